@@ -1,0 +1,234 @@
+package config
+
+import (
+	"time"
+
+	"github.com/sluicelb/sluice/addr"
+)
+
+// Config is the compiled, immutable configuration: defaults applied, ids
+// assigned, addresses checked. The master builds it from the files and sends
+// it to every child as JSON; children never read the files. Nothing may
+// modify a Config after Load returns it.
+type Config struct {
+	Global    Global       `json:"global"`
+	Proxies   []*Proxy     `json:"proxies"`   // frontends, backends and listens, in file order
+	Resolvers []*Resolvers `json:"resolvers"` // resolvers sections, in file order
+	Files     []string     `json:"files"`     // the files read, in order
+}
+
+// Pos is where something was written, for messages.
+type Pos struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
+}
+
+// LogTarget is one "log" line: where log lines go.
+type LogTarget struct {
+	// Addr is a UDP syslog address (host:port, default port 514), a unix
+	// datagram socket path (e.g. /dev/log) or "stdout"/"stderr".
+	Addr     string `json:"addr"`
+	Format   string `json:"format"`   // "rfc3164" (default), "rfc5424", "raw", "short"
+	Facility string `json:"facility"` // e.g. "local0"
+	Level    string `json:"level"`    // max level, "" = all
+	MaxLen   int    `json:"max_len"`  // line length limit, default 1024
+	Pos      Pos    `json:"pos"`
+}
+
+// StatsSocket is one "stats socket" line of global.
+type StatsSocket struct {
+	Addr  addr.Addr `json:"addr"`
+	Mode  uint32    `json:"mode"`  // file mode for unix sockets, 0 = umask default
+	Level string    `json:"level"` // "user", "operator" or "admin" (default "admin")
+	UID   int       `json:"uid"`   // -1 = unchanged
+	GID   int       `json:"gid"`   // -1 = unchanged
+	Pos   Pos       `json:"pos"`
+}
+
+// Global holds the global section.
+type Global struct {
+	// NbProc is the number of child processes (nbproc, or its synonym nbthread).
+	NbProc int `json:"nbproc"`
+	// CPUMap maps a process number (1-based) to the CPUs it is pinned to.
+	CPUMap        map[int][]int `json:"cpu_map,omitempty"`
+	MaxConn       int           `json:"maxconn"` // global maxconn; 0 = derived from the FD limit
+	StatsSockets  []StatsSocket `json:"stats_sockets,omitempty"`
+	StatsTimeout  time.Duration `json:"stats_timeout"` // default 10s
+	Logs          []LogTarget   `json:"logs,omitempty"`
+	HardStopAfter time.Duration `json:"hard_stop_after"` // 0 = wait forever
+	// ServerStateFile is the global server-state-file path.
+	ServerStateFile string `json:"server_state_file,omitempty"`
+	MaxAccept       int    `json:"max_accept"` // tune.maxaccept, default 64
+	BufSize         int    `json:"buf_size"`   // tune.bufsize, default 16384
+	User            string `json:"user,omitempty"`
+	Group           string `json:"group,omitempty"`
+	UID             int    `json:"uid"` // resolved from User or uid; -1 = unchanged
+	GID             int    `json:"gid"` // resolved from Group or gid; -1 = unchanged
+	Chroot          string `json:"chroot,omitempty"`
+	PidFile         string `json:"pid_file,omitempty"`
+	Daemon          bool   `json:"daemon"`
+}
+
+// Mode is a proxy's mode.
+type Mode string
+
+const (
+	ModeTCP  Mode = "tcp"
+	ModeHTTP Mode = "http"
+)
+
+// Balance is a load-balancing algorithm.
+type Balance string
+
+const (
+	BalanceRoundRobin Balance = "roundrobin" // HAProxy's default
+	BalanceLeastConn  Balance = "leastconn"
+	BalanceSource     Balance = "source"
+	BalanceFirst      Balance = "first"
+)
+
+// Timeouts of a proxy. Zero means "not set" (no timeout).
+type Timeouts struct {
+	Connect time.Duration `json:"connect"`
+	Client  time.Duration `json:"client"`
+	Server  time.Duration `json:"server"`
+	Tunnel  time.Duration `json:"tunnel"`
+	Check   time.Duration `json:"check"`
+	Queue   time.Duration `json:"queue"`
+	// HTTPRequest and HTTPKeepAlive are used in http mode.
+	HTTPRequest   time.Duration `json:"http_request"`
+	HTTPKeepAlive time.Duration `json:"http_keep_alive"`
+}
+
+// Proxy is a frontend, a backend or a listen section.
+type Proxy struct {
+	Name string `json:"name"`
+	ID   int    `json:"id"` // assigned like HAProxy: explicit "id", else the next free one from 1
+	// Frontend is true for frontend and listen sections (they accept
+	// connections); Backend is true for backend and listen sections (they
+	// have servers).
+	Frontend bool `json:"frontend"`
+	Backend  bool `json:"backend"`
+	Mode     Mode `json:"mode"`
+
+	Binds []*Bind `json:"binds,omitempty"`
+	// Processes are the processes this proxy runs in (1-based, sorted):
+	// the processes of its binds, or for a backend, the processes of the
+	// frontends that use it.
+	Processes []int `json:"processes"`
+
+	Balance Balance   `json:"balance"`
+	Servers []*Server `json:"servers,omitempty"`
+
+	// DefaultBackend and UseBackends name backends; for a listen section
+	// without them the proxy is its own backend.
+	DefaultBackend string       `json:"default_backend,omitempty"`
+	UseBackends    []UseBackend `json:"use_backends,omitempty"`
+
+	Timeouts Timeouts `json:"timeouts"`
+	MaxConn  int      `json:"maxconn"` // frontend maxconn, default from defaults or 0 (global)
+	Retries  int      `json:"retries"` // default 3
+	// Redispatch is "option redispatch": a retry may go to another server.
+	Redispatch bool `json:"redispatch"`
+
+	ForwardFor *ForwardFor `json:"forward_for,omitempty"` // option forwardfor
+
+	// LogGlobal is "log global": log to the global log targets.
+	LogGlobal bool        `json:"log_global"`
+	Logs      []LogTarget `json:"logs,omitempty"` // proxy-local "log" lines
+	// LogFormat is "tcplog", "httplog" or "" (HAProxy's short default).
+	LogFormat string `json:"log_format,omitempty"`
+
+	Disabled bool `json:"disabled"`
+	Pos      Pos  `json:"pos"`
+}
+
+// ForwardFor is "option forwardfor [except NET] [header NAME] [if-none]".
+type ForwardFor struct {
+	Except string `json:"except,omitempty"` // CIDR whose clients get no header
+	Header string `json:"header"`           // default "X-Forwarded-For"
+	IfNone bool   `json:"if_none"`
+}
+
+// UseBackend is "use_backend NAME [if|unless COND]". Conditions are not
+// supported yet: the parser refuses them.
+type UseBackend struct {
+	Backend string `json:"backend"`
+	Pos     Pos    `json:"pos"`
+}
+
+// Bind is one bind line.
+type Bind struct {
+	Addr addr.Addr `json:"addr"`
+	// Processes are the processes that accept on this bind (1-based,
+	// sorted): from "process N|N-M|all|odd|even" (or "thread ..."), else the
+	// proxy's bind-process, else every process.
+	Processes   []int    `json:"processes"`
+	AcceptProxy bool     `json:"accept_proxy"`
+	SSL         bool     `json:"ssl"`
+	Crt         []string `json:"crt,omitempty"` // certificate files or directories, in order
+	ALPN        []string `json:"alpn,omitempty"`
+	Name        string   `json:"name,omitempty"`
+	ID          int      `json:"id"` // listener id within the proxy, from 1
+	MaxConn     int      `json:"maxconn"`
+	Pos         Pos      `json:"pos"`
+}
+
+// Server is one server line.
+type Server struct {
+	Name string    `json:"name"`
+	ID   int       `json:"id"` // explicit "id", else the next free one from 1 in the backend
+	Addr addr.Addr `json:"addr"`
+	// SendProxy is 0 (none), 1 (send-proxy) or 2 (send-proxy-v2).
+	SendProxy int           `json:"send_proxy"`
+	Check     bool          `json:"check"`
+	Inter     time.Duration `json:"inter"` // default 2s
+	Rise      int           `json:"rise"`  // default 2
+	Fall      int           `json:"fall"`  // default 3
+	Weight    int           `json:"weight"`
+	MaxConn   int           `json:"maxconn"` // 0 = no limit
+	Backup    bool          `json:"backup"`
+	Disabled  bool          `json:"disabled"`
+	// LocalProcess is the process number owning the bind this server's
+	// address points at, when that bind is one of ours (a worker socket of
+	// the two-tier design); 0 otherwise. The dispatcher takes such a server
+	// out the moment the master sees that process die.
+	LocalProcess int `json:"local_process,omitempty"`
+	Pos          Pos `json:"pos"`
+}
+
+// Resolvers is a resolvers section. Its keywords come with the DNS resolver.
+type Resolvers struct {
+	Name string `json:"name"`
+	Pos  Pos    `json:"pos"`
+}
+
+// Proxy returns the proxy with that name, or nil.
+func (c *Config) Proxy(name string) *Proxy {
+	for _, p := range c.Proxies {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// RunsIn reports whether the proxy runs in process n.
+func (p *Proxy) RunsIn(n int) bool {
+	for _, x := range p.Processes {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}
+
+// AcceptsIn reports whether the bind accepts connections in process n.
+func (b *Bind) AcceptsIn(n int) bool {
+	for _, x := range b.Processes {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}
