@@ -1,0 +1,174 @@
+// Command sluice is the Sluice load balancer: a two-tier TLS-offload
+// dispatcher that reads HAProxy's configuration dialect.
+//
+//	sluice                     run the built-in demo on https://127.0.0.1:8443/
+//	sluice -f FILE [-f FILE]   run a configuration (files or directories of *.cfg)
+//	sluice -c -f FILE          check a configuration and exit
+//	sluice -v                  print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+
+	"github.com/sluicelb/sluice/appliance"
+	"github.com/sluicelb/sluice/config"
+	"github.com/sluicelb/sluice/worker"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+type fileList []string
+
+func (f *fileList) String() string     { return fmt.Sprint(*f) }
+func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
+
+func main() {
+	if n := os.Getenv(appliance.ChildEnv); n != "" {
+		os.Exit(runChild(n))
+	}
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
+	var files fileList
+	fs.Var(&files, "f", "configuration file or directory of *.cfg files (repeatable)")
+	check := fs.Bool("c", false, "check the configuration and exit")
+	showVersion := fs.Bool("v", false, "print the version and exit")
+	debug := fs.Bool("d", false, "debug logging")
+	quiet := fs.Bool("q", false, "quiet: only warnings and errors")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "sluice: unexpected argument %q (configuration files go after -f)\n", fs.Arg(0))
+		return 2
+	}
+	if *showVersion {
+		fmt.Printf("Sluice version %s\n", version)
+		return 0
+	}
+	log := newLogger(*debug, *quiet)
+
+	if *check {
+		return checkFiles(files)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var cfg *config.Config
+	if len(files) == 0 {
+		var err error
+		if cfg, err = appliance.Demo(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "sluice: demo: %v\n", err)
+			return 1
+		}
+		fmt.Printf("Sluice demo: two-tier TLS offload (1 dispatcher, 2 TLS workers) on https://%s/\n", appliance.DemoAddr)
+		fmt.Printf("Try it:  curl -k https://%s/\n", appliance.DemoAddr)
+		fmt.Println("Stop it with Ctrl-C. Run your own configuration with: sluice -f haproxy.cfg")
+	} else {
+		c, warnings, err := config.Load(files)
+		for _, w := range warnings {
+			log.Warn(w.String())
+		}
+		if err != nil {
+			printErrors(err)
+			return 1
+		}
+		cfg = c
+		if cfg.Global.Daemon {
+			parent, err := appliance.Daemonize()
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "sluice: %v\n", err)
+				return 1
+			}
+			if parent {
+				return 0
+			}
+		}
+	}
+
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice: find own binary: %v\n", err)
+		return 1
+	}
+	m, err := appliance.New(ctx, cfg, files, exe, log)
+	if err != nil {
+		printErrors(err)
+		return 1
+	}
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "sluice: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// checkFiles is `sluice -c`: every error on stderr, exit 1; or exit 0 with
+// HAProxy's words.
+func checkFiles(files []string) int {
+	if len(files) == 0 {
+		fmt.Fprintln(os.Stderr, "sluice: -c needs at least one -f FILE")
+		return 2
+	}
+	cfg, warnings, err := config.Load(files)
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, w.String())
+	}
+	if err == nil {
+		for _, d := range cfg.NotActive() {
+			fmt.Fprintln(os.Stderr, d.String())
+		}
+		err = appliance.Check(cfg)
+	}
+	if err != nil {
+		printErrors(err)
+		return 1
+	}
+	fmt.Println("Configuration file is valid")
+	return 0
+}
+
+func printErrors(err error) {
+	var ce *config.Errors
+	if errors.As(err, &ce) {
+		for _, d := range ce.Diags {
+			fmt.Fprintln(os.Stderr, d.String())
+		}
+		return
+	}
+	fmt.Fprintf(os.Stderr, "sluice: %v\n", err)
+}
+
+func runChild(n string) int {
+	num, err := strconv.Atoi(n)
+	log := newLogger(os.Getenv("SLUICE_DEBUG") != "", false)
+	if err != nil || num < 1 {
+		log.Error("bad " + appliance.ChildEnv + " value " + strconv.Quote(n))
+		return 2
+	}
+	if err := worker.Run(os.NewFile(3, "control"), num, log); err != nil {
+		log.Error("process failed", "process", num, "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(debug, quiet bool) *slog.Logger {
+	level := slog.LevelInfo
+	if debug {
+		level = slog.LevelDebug
+	} else if quiet {
+		level = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}

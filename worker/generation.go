@@ -1,0 +1,210 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+
+	"github.com/sluicelb/sluice/accesslog"
+	"github.com/sluicelb/sluice/backend"
+	"github.com/sluicelb/sluice/config"
+	"github.com/sluicelb/sluice/control"
+)
+
+// generation is one configuration as this process runs it. Connections keep
+// the generation they were accepted under until they end.
+type generation struct {
+	cfg      *config.Config
+	backends map[string]*backend.Backend // by proxy name
+	// frontends maps a listener key to the frontend its bind belongs to.
+	frontends map[string]*frontend
+	// logs are the access loggers by target list; a reload reuses the
+	// loggers whose targets did not change.
+	logs    map[string]*accesslog.Logger
+	prev    *generation
+	stopAll context.CancelFunc // stops health checks
+	log     *slog.Logger
+}
+
+// newGeneration builds the runtime objects of a configuration for this
+// process. prev is the generation it replaces (nil at start): backends take
+// their live server state from it.
+func newGeneration(msg control.Msg, prev *generation, log *slog.Logger) (*generation, error) {
+	cfg := msg.Config
+	g := &generation{
+		cfg:       cfg,
+		backends:  make(map[string]*backend.Backend),
+		frontends: make(map[string]*frontend),
+		logs:      make(map[string]*accesslog.Logger),
+		prev:      prev,
+		log:       log,
+	}
+	for _, p := range cfg.Proxies {
+		if !p.Backend || !p.RunsIn(msg.Process) || p.Disabled {
+			continue
+		}
+		var old *backend.Backend
+		if prev != nil {
+			old = prev.backends[p.Name]
+		}
+		g.backends[p.Name] = backend.New(p, old)
+	}
+	for _, p := range cfg.Proxies {
+		if !p.Frontend || !p.RunsIn(msg.Process) || p.Disabled {
+			continue
+		}
+		if err := g.addFrontends(p, msg); err != nil {
+			g.closeLogs()
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// addFrontends builds what serves each bind of p that accepts here.
+func (g *generation) addFrontends(p *config.Proxy, msg control.Msg) error {
+	be, beProxy := g.backendFor(p)
+	alog, err := g.accessLog(p)
+	if err != nil {
+		return err
+	}
+	var hs *httpServer
+	if p.Mode == config.ModeHTTP {
+		hs = newHTTPServer(p, beProxy, be, alog, g.log)
+	}
+	proxySlots := newSlots(p.MaxConn)
+	conns := new(atomic.Int64)
+	for _, b := range p.Binds {
+		if !b.AcceptsIn(msg.Process) {
+			continue
+		}
+		fe := &frontend{
+			proxy:      p,
+			bind:       b,
+			backend:    be,
+			beProxy:    beProxy,
+			http:       hs,
+			alog:       alog,
+			log:        g.log,
+			proxySlots: proxySlots,
+			bindSlots:  newSlots(b.MaxConn),
+			conns:      conns,
+		}
+		if b.SSL {
+			tc, err := serverTLS(b, msg.Certs, msg.TicketKeys)
+			if err != nil {
+				return fmt.Errorf("%s:%d: bind %s: %w", b.Pos.File, b.Pos.Line, b.Addr.Text, err)
+			}
+			fe.tls = tc
+		}
+		g.frontends[b.Addr.Key()] = fe
+	}
+	return nil
+}
+
+// backendFor returns the backend a frontend sends its connections to: the
+// first use_backend (they carry no conditions yet), else default_backend,
+// else the proxy itself when it is a listen section with servers.
+func (g *generation) backendFor(p *config.Proxy) (*backend.Backend, *config.Proxy) {
+	name := p.DefaultBackend
+	if len(p.UseBackends) > 0 {
+		name = p.UseBackends[0].Backend
+	}
+	if name == "" && p.Backend {
+		name = p.Name
+	}
+	if name == "" {
+		return nil, nil
+	}
+	return g.backends[name], g.cfg.Proxy(name)
+}
+
+// accessLog returns the access logger of a proxy: its own log lines plus
+// the global ones with "log global"; nil when it logs nowhere.
+func (g *generation) accessLog(p *config.Proxy) (*accesslog.Logger, error) {
+	targets := append([]config.LogTarget(nil), p.Logs...)
+	if p.LogGlobal {
+		targets = append(targets, g.cfg.Global.Logs...)
+	}
+	if len(targets) == 0 {
+		return nil, nil
+	}
+	key := logKey(targets)
+	if l, ok := g.logs[key]; ok {
+		return l, nil
+	}
+	if g.prev != nil {
+		if l, ok := g.prev.logs[key]; ok {
+			g.logs[key] = l
+			return l, nil
+		}
+	}
+	l, err := accesslog.New(targets, "sluice", os.Getpid())
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d: log of %s: %w", p.Pos.File, p.Pos.Line, p.Name, err)
+	}
+	g.logs[key] = l
+	return l, nil
+}
+
+// start runs the generation's background work (health checks).
+func (g *generation) start(ctx context.Context) {
+	ctx, g.stopAll = context.WithCancel(ctx)
+	for _, b := range g.backends {
+		go b.RunChecks(ctx, g.log)
+	}
+}
+
+// setProcessAlive tells every backend that process n died or is ready.
+func (g *generation) setProcessAlive(n int, alive bool) {
+	for _, b := range g.backends {
+		b.SetProcessAlive(n, alive)
+	}
+}
+
+// shutdown stops background work and closes idle http connections; active
+// connections finish on their own.
+func (g *generation) shutdown() {
+	if g.stopAll != nil {
+		g.stopAll()
+	}
+	for _, fe := range g.frontends {
+		if fe.http != nil {
+			fe.http.shutdown()
+		}
+	}
+}
+
+// retire is called when a newer generation has taken over: background work
+// stops; connections still using this generation finish on their own
+// (keep-alive connections end at their idle timeout) and their log lines
+// still go out, so the loggers stay open until the generation is unused.
+func (g *generation) retire(next *generation) {
+	if g.stopAll != nil {
+		g.stopAll()
+	}
+	for key, l := range g.logs {
+		if next.logs[key] != l {
+			l.Close()
+		}
+	}
+	g.prev = nil // let older generations go
+}
+
+// closeLogs closes the loggers this generation opened itself, when it could
+// not be built.
+func (g *generation) closeLogs() {
+	for key, l := range g.logs {
+		if g.prev == nil || g.prev.logs[key] != l {
+			l.Close()
+		}
+	}
+}
+
+func logKey(targets []config.LogTarget) string {
+	b, _ := json.Marshal(targets)
+	return string(b)
+}
