@@ -15,6 +15,9 @@ type Config struct {
 	Proxies   []*Proxy     `json:"proxies"`   // frontends, backends and listens, in file order
 	Resolvers []*Resolvers `json:"resolvers"` // resolvers sections, in file order
 	Files     []string     `json:"files"`     // the files read, in order
+	// Inactive lists the keywords used that parse but whose code has not
+	// landed yet, with their positions; see NotActive.
+	Inactive []Diagnostic `json:"inactive,omitempty"`
 }
 
 // Pos is where something was written, for messages.
@@ -28,10 +31,11 @@ type LogTarget struct {
 	// Addr is a UDP syslog address (host:port, default port 514), a unix
 	// datagram socket path (e.g. /dev/log) or "stdout"/"stderr".
 	Addr     string `json:"addr"`
-	Format   string `json:"format"`   // "rfc3164" (default), "rfc5424", "raw", "short"
-	Facility string `json:"facility"` // e.g. "local0"
-	Level    string `json:"level"`    // max level, "" = all
-	MaxLen   int    `json:"max_len"`  // line length limit, default 1024
+	Format   string `json:"format"`              // "rfc3164" (default), "rfc5424", "raw", "short"
+	Facility string `json:"facility"`            // e.g. "local0"
+	Level    string `json:"level"`               // max level, "" = all
+	MinLevel string `json:"min_level,omitempty"` // more severe messages are capped to this level, "" = none
+	MaxLen   int    `json:"max_len"`             // line length limit, default 1024
 	Pos      Pos    `json:"pos"`
 }
 
@@ -39,7 +43,7 @@ type LogTarget struct {
 type StatsSocket struct {
 	Addr  addr.Addr `json:"addr"`
 	Mode  uint32    `json:"mode"`  // file mode for unix sockets, 0 = umask default
-	Level string    `json:"level"` // "user", "operator" or "admin" (default "admin")
+	Level string    `json:"level"` // "user", "operator" or "admin" (default "operator", as HAProxy)
 	UID   int       `json:"uid"`   // -1 = unchanged
 	GID   int       `json:"gid"`   // -1 = unchanged
 	Pos   Pos       `json:"pos"`
