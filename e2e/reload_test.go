@@ -112,7 +112,11 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 	go load(true)
 	go load(true)
 
+	// 50 reloads spread over about 15 s of load.
+	tick := time.NewTicker(300 * time.Millisecond)
+	defer tick.Stop()
 	for i := 0; i < 50; i++ {
+		<-tick.C
 		r.reload(t, configs[(i+1)%2])
 	}
 	stop()
@@ -155,7 +159,7 @@ func TestReloadBadFileChangesNothing(t *testing.T) {
 	r := startReloadable(t, "http", good)
 	r.reload(t, good+"    balence leastconn\n")
 	out := r.in.output.String()
-	if !strings.Contains(out, "reload failed") || !strings.Contains(out, "sluice.cfg:16") || !strings.Contains(out, "balence") {
+	if !strings.Contains(out, "reload failed") || !strings.Contains(out, "sluice.cfg:17") || !strings.Contains(out, "balence") {
 		t.Fatalf("the failed reload does not name the line:\n%s", out)
 	}
 	if _, err := get(tlsClient(""), fmt.Sprintf("https://127.0.0.1:%d/", r.port)); err != nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/sluicelb/sluice/accesslog"
-	"github.com/sluicelb/sluice/backend"
 	"github.com/sluicelb/sluice/dispatcher"
 )
 
@@ -65,7 +64,7 @@ func (fe *frontend) logTCP(src, dst net.Addr, accepted time.Time, res dispatcher
 		SrvQueue:     res.SrvQueue,
 		BackendQueue: res.BackendQueue,
 		FeConn:       fe.active(),
-		BeConn:       fe.backendActive(),
+		BeConn:       fe.backend.Active(),
 	}
 	emit(fe.alog, fe.proxy.LogFormat, &e)
 }
@@ -108,5 +107,3 @@ func (h *httpServer) logRequest(r *http.Request, w *statusWriter, info *requestI
 	}
 	emit(h.alog, h.proxy.LogFormat, &e)
 }
-
-var _ = backend.ErrNoServer

@@ -1,0 +1,111 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"time"
+)
+
+// RunChecks runs the connect checks of the servers that have "check",
+// every "inter", until ctx is done.
+func (b *Backend) RunChecks(ctx context.Context, log *slog.Logger) {
+	for _, s := range b.servers {
+		if s.cfg.Check {
+			go s.runChecks(ctx, log)
+		}
+	}
+}
+
+func (s *Server) runChecks(ctx context.Context, log *slog.Logger) {
+	inter := s.cfg.Inter
+	if inter <= 0 {
+		inter = 2 * time.Second
+	}
+	// Spread the first checks so that many servers are not checked at once.
+	t := time.NewTimer(rand.N(inter))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.check(ctx, log)
+		t.Reset(inter)
+	}
+}
+
+// check runs one connect check and applies its result.
+func (s *Server) check(ctx context.Context, log *slog.Logger) {
+	timeout := s.cfg.Inter
+	if c := s.b.proxy.Timeouts.Connect; c > 0 && c < timeout {
+		timeout = c
+	}
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	start := time.Now()
+	c, err := s.Addr().Dial(ctx, timeout)
+	took := time.Since(start)
+	if ctx.Err() != nil {
+		if c != nil {
+			c.Close()
+		}
+		return
+	}
+	status := "L4OK"
+	if err == nil {
+		c.Close()
+	} else if errors.Is(err, os.ErrDeadlineExceeded) || isTimeout(err) {
+		status = "L4TOUT"
+	} else {
+		status = "L4CON"
+	}
+	if was, now := s.checkResult(err == nil, status, took); was != now {
+		log.Warn("server state changed by check", "backend", s.b.proxy.Name, "server", s.cfg.Name,
+			"state", now.String(), "check", status, "err", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// checkResult applies a check result with HAProxy's rise/fall counting and
+// returns the health before and after.
+func (s *Server) checkResult(ok bool, status string, took time.Duration) (was, now Health) {
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	was = s.health
+	s.checkStatus, s.checkTime = status, took
+	rise, fall := s.cfg.Rise, s.cfg.Fall
+	if ok {
+		if s.checkHealth < rise+fall-1 {
+			s.checkHealth++
+		}
+		if s.health == Down && s.checkHealth >= rise {
+			s.checkHealth = rise + fall - 1
+			s.health = Up
+			s.changed()
+			s.b.serveQueue()
+		}
+		return was, s.health
+	}
+	s.stats.CheckFails++
+	if s.checkHealth > rise {
+		s.checkHealth--
+		return was, s.health
+	}
+	s.checkHealth = 0
+	if s.health != Down {
+		s.health = Down
+		s.stats.CheckDowns++
+		s.changed()
+	}
+	return was, s.health
+}

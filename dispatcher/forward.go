@@ -1,0 +1,157 @@
+// Package dispatcher is the tcp-mode path: pick a server for a connection,
+// connect to it with retries, send the PROXY header the server wants, and
+// move the bytes both ways until both sides are done. Between raw TCP and
+// unix sockets the copy is io.Copy, which Go turns into splice(2); the
+// dispatcher tier of the two-tier design runs entirely on it.
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+
+	"github.com/sluicelb/sluice/backend"
+	"github.com/sluicelb/sluice/config"
+)
+
+// Result is what the access log says about a forwarded connection.
+type Result struct {
+	Backend, Server string
+	Tw              time.Duration // time waiting in the queue
+	Tc              time.Duration // time to connect to the server; -1 if never connected
+	BytesFromClient int64
+	BytesFromServer int64
+	// Term is HAProxy's termination state: "--" for a normal end, else the
+	// side and phase, e.g. "SC" (server connect), "sQ" (queue timeout),
+	// "cD" (idle timeout), "CD"/"SD" (client/server aborted).
+	Term         string
+	Retries      int
+	Redispatched bool
+	SrvQueue     int
+	BackendQueue int
+}
+
+// maxTurnAround caps the pause before a retry on the same server, as
+// HAProxy's turn-around timer.
+const maxTurnAround = time.Second
+
+// Forward connects client to a server of be (whose configuration is p) and
+// copies bytes both ways until both directions end. src and dst are the
+// client's addresses (from its PROXY header when it had one): a server
+// with send-proxy gets them. client is closed when Forward returns.
+func Forward(ctx context.Context, client net.Conn, src, dst net.Addr, be *backend.Backend, p *config.Proxy) Result {
+	defer client.Close()
+	res := Result{Backend: be.Name(), Tc: -1, Term: "--"}
+	server, s := connect(ctx, be, p, src, dst, &res)
+	if server == nil {
+		return res
+	}
+	defer s.Release()
+	res.BytesFromClient, res.BytesFromServer, res.Term = Tunnel(client, server, IdleTimeout(p))
+	s.Transfer(res.BytesFromClient, res.BytesFromServer)
+	return res
+}
+
+// connect picks a server and connects to it, retrying up to p.Retries
+// times: on another server with "option redispatch", else on the same one
+// after a short pause. It returns nil when no connection could be made,
+// with res saying why.
+func connect(ctx context.Context, be *backend.Backend, p *config.Proxy, src, dst net.Addr, res *Result) (net.Conn, *backend.Server) {
+	var exclude *backend.Server
+	for attempt := 0; ; attempt++ {
+		queued := time.Now()
+		s, err := be.Acquire(ctx, src, exclude)
+		res.Tw += time.Since(queued)
+		if err != nil {
+			res.Term = "SC"
+			if errors.Is(err, backend.ErrQueueTimeout) {
+				res.Term = "sQ"
+			}
+			return nil, nil
+		}
+		res.Server = s.Name()
+		start := time.Now()
+		c, err := s.Addr().Dial(ctx, p.Timeouts.Connect)
+		if err == nil {
+			if err = SendProxyHeader(c, s.Config().SendProxy, src, dst); err == nil {
+				res.Tc = time.Since(start)
+				return c, s
+			}
+			c.Close()
+		}
+		retry := attempt < p.Retries && ctx.Err() == nil
+		redispatch := retry && p.Redispatch
+		s.ConnectFailed(retry, redispatch)
+		s.Release()
+		if !retry {
+			res.Term = "SC"
+			return nil, nil
+		}
+		res.Retries++
+		if redispatch {
+			exclude, res.Redispatched = s, true
+			continue
+		}
+		if !isTimeout(err) {
+			pause := min(maxTurnAround, p.Timeouts.Connect)
+			if pause <= 0 {
+				pause = maxTurnAround
+			}
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+			}
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// IdleTimeout is how long a tcp-mode connection may stay without traffic
+// in either direction: "timeout tunnel" when set, else the shorter of
+// "timeout client" and "timeout server"; 0 means never.
+func IdleTimeout(p *config.Proxy) time.Duration {
+	t := p.Timeouts
+	if t.Tunnel > 0 {
+		return t.Tunnel
+	}
+	switch {
+	case t.Client == 0:
+		return t.Server
+	case t.Server == 0:
+		return t.Client
+	}
+	return min(t.Client, t.Server)
+}
+
+// SendProxyHeader writes a PROXY header of that version (0 = none) for a
+// connection from src to dst. Addresses that are not TCP (a client that
+// came over a unix socket) give a LOCAL (v2) or UNKNOWN (v1) header, as
+// HAProxy sends.
+func SendProxyHeader(w io.Writer, version int, src, dst net.Addr) error {
+	if version == 0 {
+		return nil
+	}
+	_, srcTCP := src.(*net.TCPAddr)
+	_, dstTCP := dst.(*net.TCPAddr)
+	if !srcTCP || !dstTCP {
+		if version == 1 {
+			_, err := io.WriteString(w, "PROXY UNKNOWN\r\n")
+			return err
+		}
+		src, dst = nil, nil // HeaderProxyFromAddrs makes a LOCAL header
+	}
+	h := proxyproto.HeaderProxyFromAddrs(byte(version), src, dst)
+	if _, err := h.WriteTo(w); err != nil {
+		return fmt.Errorf("send PROXY header: %w", err)
+	}
+	return nil
+}

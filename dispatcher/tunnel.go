@@ -1,0 +1,202 @@
+package dispatcher
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+	"golang.org/x/sys/unix"
+)
+
+// Tunnel copies bytes between client and server until both directions have
+// ended, then closes both. When one side finishes sending, the other side's
+// write half is shut so that it sees the end too. With idle > 0, the tunnel
+// is cut after idle without traffic in either direction.
+//
+// Between raw TCP and unix sockets each direction is a plain io.Copy, which
+// the runtime turns into splice(2): no byte passes through user space, and
+// idleness is read from the TCP socket's TCP_INFO instead of being counted.
+// Other pairs (TLS, PROXY-header wrappers over unix sockets) copy through a
+// pooled buffer.
+func Tunnel(client, server net.Conn, idle time.Duration) (fromClient, fromServer int64, term string) {
+	t := &tunnel{client: client, server: server, idle: idle}
+	t.lastRead.Store(time.Now().UnixNano())
+	if idle > 0 {
+		t.tcp = tcpOf(client)
+		if t.tcp == nil {
+			t.tcp = tcpOf(server)
+		}
+		t.timer = time.AfterFunc(idle, t.checkIdle)
+	}
+
+	var wg sync.WaitGroup
+	var serverErr error
+	wg.Add(1)
+	go func() {
+		fromServer, serverErr = t.copy(client, server)
+		wg.Done()
+	}()
+	fromClient, clientErr := t.copy(server, client)
+	wg.Wait()
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	client.Close()
+	server.Close()
+
+	switch {
+	case t.expired.Load():
+		term = "cD"
+	case clientErr != nil:
+		term = "CD"
+	case serverErr != nil:
+		term = "SD"
+	default:
+		term = "--"
+	}
+	return fromClient, fromServer, term
+}
+
+type tunnel struct {
+	client, server net.Conn
+	idle           time.Duration
+	tcp            *net.TCPConn // a raw TCP side, whose TCP_INFO tells idleness
+	lastRead       atomic.Int64 // unix nanoseconds of the last buffered read
+	timer          *time.Timer
+	expired        atomic.Bool
+}
+
+// copy moves src to dst until src ends, then shuts dst's write half. An
+// error (not the end of src) aborts both sides so that the other direction
+// ends too.
+func (t *tunnel) copy(dst, src net.Conn) (int64, error) {
+	var n int64
+	var err error
+	if spliceable(dst, src) {
+		n, err = io.Copy(dst, src)
+	} else {
+		n, err = t.copyBuffered(dst, src)
+	}
+	if err != nil && !t.expired.Load() {
+		// Reading a closed socket after the other direction aborted is
+		// not this side's fault.
+		if errors.Is(err, net.ErrClosed) {
+			err = nil
+		}
+		t.client.Close()
+		t.server.Close()
+		return n, err
+	}
+	closeWrite(dst)
+	return n, err
+}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (t *tunnel) copyBuffered(dst, src net.Conn) (int64, error) {
+	bp := buffers.Get().(*[]byte)
+	defer buffers.Put(bp)
+	buf := *bp
+	var n int64
+	for {
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			if t.timer != nil {
+				t.lastRead.Store(time.Now().UnixNano())
+			}
+			nw, werr := dst.Write(buf[:nr])
+			n += int64(nw)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+// checkIdle runs when the idle timer fires: it cuts the tunnel if nothing
+// moved for the idle timeout, else sets the timer for the rest.
+func (t *tunnel) checkIdle() {
+	quiet := time.Since(time.Unix(0, t.lastRead.Load()))
+	if t.tcp != nil {
+		if d, ok := tcpQuiet(t.tcp); ok {
+			quiet = min(quiet, d)
+		}
+	}
+	if quiet < t.idle {
+		t.timer.Reset(t.idle - quiet)
+		return
+	}
+	t.expired.Store(true)
+	t.client.Close()
+	t.server.Close()
+}
+
+// tcpQuiet is the time since data last went either way on c, from the
+// kernel's TCP_INFO.
+func tcpQuiet(c *net.TCPConn) (time.Duration, bool) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	var info *unix.TCPInfo
+	var ierr error
+	if err := rc.Control(func(fd uintptr) {
+		info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.SOL_TCP, unix.TCP_INFO)
+	}); err != nil || ierr != nil {
+		return 0, false
+	}
+	ms := min(info.Last_data_recv, info.Last_data_sent)
+	return time.Duration(ms) * time.Millisecond, true
+}
+
+// raw returns the socket under a PROXY-header wrapper.
+func raw(c net.Conn) net.Conn {
+	if pc, ok := c.(*proxyproto.Conn); ok {
+		return pc.Raw()
+	}
+	return c
+}
+
+func tcpOf(c net.Conn) *net.TCPConn {
+	tc, _ := raw(c).(*net.TCPConn)
+	return tc
+}
+
+// spliceable reports whether io.Copy(dst, src) runs on splice(2): from a
+// TCP or unix socket into a TCP socket, or from a TCP socket into a unix
+// socket. A PROXY-header wrapper hands its socket to io.Copy once its
+// buffer is drained.
+func spliceable(dst, src net.Conn) bool {
+	switch raw(dst).(type) {
+	case *net.TCPConn:
+		switch raw(src).(type) {
+		case *net.TCPConn, *net.UnixConn:
+			return true
+		}
+	case *net.UnixConn:
+		_, ok := raw(src).(*net.TCPConn)
+		return ok
+	}
+	return false
+}
+
+// closeWrite shuts the write half of c, so the peer reads the end.
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+		return
+	}
+	if cw, ok := raw(c).(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+}
