@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -40,7 +41,7 @@ const (
 // Master runs the children of one configuration.
 type Master struct {
 	files []string // the configuration files, read again at each reload
-	exe   string
+	exe   binary
 	log   *slog.Logger
 	cfg   *config.Config
 	certs map[string][]string
@@ -51,8 +52,26 @@ type Master struct {
 
 	sockets  *socketCache
 	children map[int]*child
-	events   chan event
+	// retired are children of older generations, draining their
+	// connections after a reload replaced them.
+	retired map[*child]bool
+	events  chan event
 	stopping bool
+
+	// mu guards cfg for readers outside the loop (the runtime API);
+	// the loop is its only writer.
+	mu sync.Mutex
+	// calls run functions on the loop for the runtime API; done is closed
+	// when the loop ends.
+	calls      chan func()
+	done       chan struct{}
+	started    time.Time
+	reloads    int
+	generation int
+	stats      pendingStats
+	changes    changeLog
+	restart    chan *child // restarts scheduled by handle, run by the loop
+	cliPath    string      // the master CLI socket (-S), "" for none
 }
 
 // child is one running (or restarting) child process.
@@ -62,7 +81,8 @@ type child struct {
 	ctrl     *control.Conn
 	started  time.Time
 	ready    bool
-	restarts int             // total restarts since the master started
+	restarts   int // total restarts since the master started
+	generation int // the process generation it belongs to
 	quick    int             // consecutive quick deaths
 	backoff  time.Duration   // delay before the next restart
 	exited   chan struct{}   // closed once the process is reaped
@@ -116,14 +136,19 @@ func New(ctx context.Context, cfg *config.Config, files []string, exe string, lo
 	m := &Master{
 		ticketKeys: [][32]byte{key},
 		files:      files,
-		exe:        exe,
+		exe:        newBinary(exe),
 		log:        log,
 		cfg:        cfg,
 		certs:      certs,
 		lim:        lim,
 		sockets:    newSocketCache(),
 		children:   make(map[int]*child),
+		retired:    make(map[*child]bool),
 		events:     make(chan event, 16),
+		calls:      make(chan func()),
+		done:       make(chan struct{}),
+		started:    time.Now(),
+		generation: 1,
 	}
 	if err := m.sockets.open(ctx, cfg); err != nil {
 		return nil, err
@@ -137,6 +162,7 @@ func New(ctx context.Context, cfg *config.Config, files []string, exe string, lo
 // hard-stop-after).
 func (m *Master) Run(ctx context.Context) error {
 	defer m.sockets.closeAll()
+	defer close(m.done)
 	if pf := m.cfg.Global.PidFile; pf != "" {
 		if err := os.WriteFile(pf, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			return fmt.Errorf("write pidfile: %w", err)
@@ -149,7 +175,7 @@ func (m *Master) Run(ctx context.Context) error {
 	defer signal.Stop(sigs)
 
 	for n := 1; n <= m.cfg.Global.NbProc; n++ {
-		c := &child{num: n}
+		c := &child{num: n, generation: m.generation}
 		m.children[n] = c
 		if err := m.start(c); err != nil {
 			m.stopAll(syscall.SIGKILL)
@@ -158,6 +184,7 @@ func (m *Master) Run(ctx context.Context) error {
 	}
 
 	restart := make(chan *child)
+	m.restart = restart
 	for {
 		select {
 		case <-ctx.Done():
@@ -165,9 +192,7 @@ func (m *Master) Run(ctx context.Context) error {
 			return nil
 		case sig := <-sigs:
 			if sig == syscall.SIGUSR2 || sig == syscall.SIGHUP {
-				if err := m.reload(ctx, restart); err != nil {
-					m.log.Error("reload failed, configuration unchanged", "err", err.Error())
-				}
+				m.reloadLogged(ctx)
 				continue
 			}
 			if sig == syscall.SIGUSR1 {
@@ -180,6 +205,8 @@ func (m *Master) Run(ctx context.Context) error {
 			return nil
 		case ev := <-m.events:
 			m.handle(ev, restart)
+		case f := <-m.calls:
+			f()
 		case c := <-restart:
 			if m.stopping || c != m.children[c.num] {
 				continue
@@ -194,6 +221,14 @@ func (m *Master) Run(ctx context.Context) error {
 
 func (m *Master) handle(ev event, restart chan<- *child) {
 	c := ev.child
+	if m.retired[c] {
+		if ev.dead {
+			<-c.exited
+			m.log.Info("old process exited", "process", c.num, "generation", c.generation, "pid", c.cmd.Process.Pid)
+			delete(m.retired, c)
+		}
+		return
+	}
 	if c != m.children[ev.num] {
 		return
 	}
@@ -255,7 +290,7 @@ func (m *Master) start(c *child) error {
 	defer theirs.Close()
 
 	keys, files := m.sockets.filesFor(m.cfg, c.num)
-	cmd := exec.Command(m.exe)
+	cmd := exec.Command(m.exe.path)
 	cmd.Env = append(os.Environ(), ChildEnv+"="+strconv.Itoa(c.num))
 	if m.log.Enabled(context.Background(), slog.LevelDebug) {
 		cmd.Env = append(cmd.Env, "SLUICE_DEBUG=1")
@@ -314,8 +349,13 @@ func (m *Master) watch(c *child, ctrl *control.Conn) {
 			m.log.Warn("control message", "process", c.num, "err", err)
 			continue
 		}
-		if msg.Kind == control.KindReady {
+		switch msg.Kind {
+		case control.KindReady:
 			m.events <- event{num: c.num, child: c, ready: true, err: msg.Error}
+		case control.KindStats:
+			if msg.Snapshot != nil {
+				m.stats.deliver(msg.ID, *msg.Snapshot)
+			}
 		}
 	}
 }
@@ -323,7 +363,7 @@ func (m *Master) watch(c *child, ctrl *control.Conn) {
 // stopAll signals every child and waits for them.
 func (m *Master) stopAll(sig syscall.Signal) {
 	m.stopping = true
-	for _, c := range m.children {
+	for _, c := range m.all() {
 		if c.cmd != nil && c.cmd.Process != nil {
 			c.cmd.Process.Signal(sig)
 		}
@@ -335,7 +375,7 @@ func (m *Master) stopAll(sig syscall.Signal) {
 // connections, waits for them up to hard-stop-after, then kills the rest.
 func (m *Master) stopGracefully() {
 	m.stopping = true
-	for _, c := range m.children {
+	for _, c := range m.all() {
 		if c.ctrl != nil {
 			c.ctrl.Send(control.Msg{Kind: control.KindStop})
 		}
@@ -354,7 +394,7 @@ func (m *Master) stopGracefully() {
 func (m *Master) waitChildren(timeout time.Duration) bool {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	for _, c := range m.children {
+	for _, c := range m.all() {
 		if c.exited == nil {
 			continue
 		}
@@ -365,4 +405,16 @@ func (m *Master) waitChildren(timeout time.Duration) bool {
 		}
 	}
 	return true
+}
+
+// all returns every child: the current generation and the retired ones.
+func (m *Master) all() []*child {
+	out := make([]*child, 0, len(m.children)+len(m.retired))
+	for _, c := range m.children {
+		out = append(out, c)
+	}
+	for c := range m.retired {
+		out = append(out, c)
+	}
+	return out
 }

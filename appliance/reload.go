@@ -33,9 +33,6 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 	if bad := cfg.NotActive(); len(bad) > 0 {
 		return &config.Errors{Diags: bad}
 	}
-	if cfg.Global.NbProc != m.cfg.Global.NbProc {
-		return fmt.Errorf("reload: the number of processes changes from %d to %d; that needs a restart", m.cfg.Global.NbProc, cfg.Global.NbProc)
-	}
 	certs, err := readCerts(cfg)
 	if err != nil {
 		return err
@@ -43,8 +40,14 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 	if err := m.sockets.open(ctx, cfg); err != nil {
 		return err
 	}
+	if cfg.Global.NbProc != m.cfg.Global.NbProc {
+		return m.replaceProcesses(cfg, certs, restart, fmt.Sprintf("the number of processes changes from %d to %d", m.cfg.Global.NbProc, cfg.Global.NbProc))
+	}
+	if m.exe.changed() {
+		return m.replaceProcesses(cfg, certs, restart, "the binary changed")
+	}
 
-	m.cfg, m.certs = cfg, certs
+	m.setConfig(cfg, certs)
 	pending := make(map[int]bool)
 	for num, c := range m.children {
 		if c.ctrl == nil || !c.alive() {
@@ -89,6 +92,7 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 		return fmt.Errorf("reload: %v", refused)
 	}
 	m.sockets.prune(cfg)
+	m.reloads++
 	m.log.Info("configuration reloaded", "files", m.files)
 	return nil
 }
@@ -126,5 +130,84 @@ func (m *Master) configMsg(num int, listeners []control.Listener) control.Msg {
 		Certs:      m.certs,
 		MaxConn:    m.lim.MaxConn,
 		TicketKeys: m.ticketKeys,
+		Changes:    m.changes.list(),
 	}
+}
+
+// setConfig makes cfg the running configuration.
+func (m *Master) setConfig(cfg *config.Config, certs map[string][]string) {
+	m.changes.rebase(m.cfg, cfg)
+	m.mu.Lock()
+	m.cfg, m.certs = cfg, certs
+	m.mu.Unlock()
+}
+
+// replaceProcesses starts a new generation of children for cfg, with the
+// cached sockets, and once every one of them is ready, tells the old ones
+// to stop accepting and finish their connections. If the new generation
+// cannot start, it is stopped and the old one keeps serving.
+func (m *Master) replaceProcesses(cfg *config.Config, certs map[string][]string, restart chan<- *child, why string) error {
+	m.log.Info("starting a new generation of processes", "reason", why, "generation", m.generation+1)
+	oldCfg, oldCerts, old := m.cfg, m.certs, m.children
+	m.setConfig(cfg, certs)
+	m.generation++
+	m.children = make(map[int]*child)
+	fail := func(err error) error {
+		for _, c := range m.children {
+			if c.cmd != nil && c.cmd.Process != nil {
+				c.cmd.Process.Kill()
+				<-c.exited
+			}
+		}
+		m.children, m.generation = old, m.generation-1
+		m.setConfig(oldCfg, oldCerts)
+		return fmt.Errorf("reload: new processes (%s): %w", why, err)
+	}
+	for n := 1; n <= cfg.Global.NbProc; n++ {
+		c := &child{num: n, generation: m.generation}
+		m.children[n] = c
+		if err := m.start(c); err != nil {
+			return fail(err)
+		}
+	}
+	pending := make(map[int]bool)
+	for n := range m.children {
+		pending[n] = true
+	}
+	deadline := time.NewTimer(reloadTimeout)
+	defer deadline.Stop()
+	var later []event
+	for len(pending) > 0 {
+		select {
+		case ev := <-m.events:
+			if ev.child != m.children[ev.num] {
+				later = append(later, ev)
+				continue
+			}
+			switch {
+			case ev.dead:
+				return fail(fmt.Errorf("process %d exited while starting", ev.num))
+			case ev.err != "":
+				return fail(fmt.Errorf("process %d: %s", ev.num, ev.err))
+			}
+			ev.child.ready = true
+			delete(pending, ev.num)
+		case <-deadline.C:
+			return fail(fmt.Errorf("no answer within %v", reloadTimeout))
+		}
+	}
+	for _, c := range old {
+		m.retired[c] = true
+		if c.ctrl != nil && c.alive() {
+			c.ctrl.Send(control.Msg{Kind: control.KindStop})
+		}
+	}
+	for _, ev := range later {
+		m.handle(ev, restart)
+	}
+	m.sockets.prune(cfg)
+	m.exe = newBinary(m.exe.path)
+	m.reloads++
+	m.log.Info("configuration reloaded", "files", m.files, "generation", m.generation)
+	return nil
 }

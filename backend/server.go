@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/sluicelb/sluice/addr"
@@ -86,6 +87,9 @@ type Server struct {
 	cur         int
 	rrCurrent   int
 	stats       Counters
+	// conns are the client connections using the server, for
+	// "shutdown sessions server".
+	conns map[io.Closer]struct{}
 }
 
 func newServer(b *Backend, sc *config.Server) *Server {

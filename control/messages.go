@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/sluicelb/sluice/config"
+	"github.com/sluicelb/sluice/runtimeapi"
 )
 
 // Kind says what a message is about.
@@ -21,6 +22,14 @@ const (
 	KindStop Kind = "stop"
 	// KindReady (child to master): the configuration is running.
 	KindReady Kind = "ready"
+	// KindStatsRequest (master to child): report counters and state; the
+	// answer is a KindStats message with the same ID.
+	KindStatsRequest Kind = "stats-request"
+	// KindStats (child to master): the answer to a KindStatsRequest.
+	KindStats Kind = "stats"
+	// KindChange (master to child): apply an operational change (runtime
+	// API, health checks) to the running configuration.
+	KindChange Kind = "change"
 )
 
 // Msg is every message of the channel; Kind says which fields are set.
@@ -49,6 +58,14 @@ type Msg struct {
 
 	// KindReady and errors.
 	Error string `json:"error,omitempty"`
+
+	// KindStatsRequest and KindStats.
+	ID       uint64               `json:"id,omitempty"`
+	Snapshot *runtimeapi.Snapshot `json:"snapshot,omitempty"`
+
+	// KindChange, and with KindConfig the changes in force, applied in
+	// order after the configuration: they survive child restarts this way.
+	Changes []runtimeapi.Change `json:"changes,omitempty"`
 }
 
 // Listener names the socket of one bind (addr.Addr.Key) and where its

@@ -52,6 +52,8 @@ func Forward(ctx context.Context, client net.Conn, src, dst net.Addr, be *backen
 		return res
 	}
 	defer s.Release()
+	s.Track(client)
+	defer s.Untrack(client)
 	res.BytesFromClient, res.BytesFromServer, res.Term = Tunnel(client, server, IdleTimeout(p))
 	s.Transfer(res.BytesFromClient, res.BytesFromServer)
 	return res

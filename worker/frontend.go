@@ -3,10 +3,12 @@ package worker
 import (
 	"context"
 	stdtls "crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
@@ -32,42 +34,62 @@ type frontend struct {
 	alog    *accesslog.Logger
 	log     *slog.Logger
 
-	proxySlots slots // frontend maxconn
-	bindSlots  slots // bind maxconn
-	// conns counts the proxy's established connections in this process,
-	// shared by its binds.
-	conns *atomic.Int64
+	proxySlots *slots // frontend maxconn
+	bindSlots  *slots // bind maxconn
+	// counters are the proxy's numbers in this process, shared by its
+	// binds and kept across reloads.
+	counters *frontendCounters
+	sessions *sessions
 }
 
-func (fe *frontend) active() int { return int(fe.conns.Load()) }
+func (fe *frontend) active() int { return int(fe.counters.cur.Load()) }
+
+func (fe *frontend) backendName() string {
+	if fe.beProxy == nil {
+		return ""
+	}
+	return fe.beProxy.Name
+}
 
 // serve handles one accepted connection; release is called once when the
 // connection is over.
 func (fe *frontend) serve(c net.Conn, release func()) {
 	accepted := time.Now()
-	fe.conns.Add(1)
-	done := func() {
-		fe.conns.Add(-1)
-		release()
-	}
+	fe.counters.open()
 	conn := c
 	src, dst := c.RemoteAddr(), c.LocalAddr()
+	var sess *session
+	done := func() {
+		if sess != nil {
+			fe.sessions.remove(sess)
+		}
+		fe.counters.close()
+		release()
+	}
 	if fe.bind.AcceptProxy {
 		pc, err := readProxyHeader(c, fe.handshakeTimeout())
 		if err != nil {
-			fe.log.Warn("bad PROXY header, connection closed", "frontend", fe.proxy.Name, "from", c.RemoteAddr().String(), "err", err)
+			if errors.Is(err, io.EOF) {
+				// A connect check, or a client that changed its mind.
+				fe.log.Debug("connection closed before its PROXY header", "frontend", fe.proxy.Name)
+			} else {
+				fe.counters.errors.Add(1)
+				fe.log.Warn("bad PROXY header, connection closed", "frontend", fe.proxy.Name, "from", c.RemoteAddr().String(), "err", err)
+			}
 			c.Close()
 			done()
 			return
 		}
 		conn, src, dst = pc, pc.RemoteAddr(), pc.LocalAddr()
 	}
+	sess = fe.sessions.add(fe.proxy.Name, fe.backendName(), src)
 	if fe.tls != nil {
 		tc := stdtls.Server(conn, fe.tls)
 		ctx, cancel := context.WithTimeout(context.Background(), fe.handshakeTimeout())
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
+			fe.counters.errors.Add(1)
 			fe.log.Info("TLS handshake failed", "frontend", fe.proxy.Name, "client", src.String(), "err", err)
 			c.Close()
 			done()
@@ -91,6 +113,11 @@ func (fe *frontend) forward(conn net.Conn, src, dst net.Addr, accepted time.Time
 		return
 	}
 	res := dispatcher.Forward(context.Background(), conn, src, dst, fe.backend, fe.beProxy)
+	fe.counters.bytesIn.Add(res.BytesFromClient)
+	fe.counters.bytesOut.Add(res.BytesFromServer)
+	if res.Server == "" {
+		fe.counters.denied.Add(1)
+	}
 	if fe.alog != nil {
 		fe.logTCP(src, dst, accepted, res)
 	}
@@ -114,31 +141,57 @@ func readProxyHeader(c net.Conn, timeout time.Duration) (*proxyproto.Conn, error
 	return pc, nil
 }
 
-// slots is a counting limit; a nil slots is unlimited.
-type slots chan struct{}
-
-func newSlots(n int) slots {
-	if n <= 0 {
-		return nil
-	}
-	return make(slots, n)
+// slots is a counting limit that can change while in use ("set maxconn").
+// A nil *slots is unlimited.
+type slots struct {
+	mu    sync.Mutex
+	used  int
+	limit int           // 0 = unlimited
+	freed chan struct{} // closed and replaced when a slot frees or the limit grows
 }
 
-func (s slots) release() {
-	if s != nil {
-		<-s
+func newSlots(n int) *slots {
+	return &slots{limit: max(n, 0), freed: make(chan struct{})}
+}
+
+// setLimit changes the limit; connections above a lowered limit finish,
+// new ones wait until the count is below it.
+func (s *slots) setLimit(n int) {
+	s.mu.Lock()
+	s.limit = max(n, 0)
+	s.wake()
+	s.mu.Unlock()
+}
+
+func (s *slots) wake() {
+	close(s.freed)
+	s.freed = make(chan struct{})
+}
+
+func (s *slots) release() {
+	s.mu.Lock()
+	s.used--
+	if s.limit > 0 && s.used == s.limit-1 {
+		s.wake()
 	}
+	s.mu.Unlock()
 }
 
 // acquire waits for a slot; it returns false if stop closes first.
-func (s slots) acquire(stop <-chan struct{}) bool {
-	if s == nil {
-		return true
-	}
-	select {
-	case s <- struct{}{}:
-		return true
-	case <-stop:
-		return false
+func (s *slots) acquire(stop <-chan struct{}) bool {
+	for {
+		s.mu.Lock()
+		if s.limit == 0 || s.used < s.limit {
+			s.used++
+			s.mu.Unlock()
+			return true
+		}
+		freed := s.freed
+		s.mu.Unlock()
+		select {
+		case <-freed:
+		case <-stop:
+			return false
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync/atomic"
 
 	"github.com/sluicelb/sluice/accesslog"
 	"github.com/sluicelb/sluice/backend"
@@ -23,8 +22,12 @@ type generation struct {
 	frontends map[string]*frontend
 	// logs are the access loggers by target list; a reload reuses the
 	// loggers whose targets did not change.
-	logs    map[string]*accesslog.Logger
-	prev    *generation
+	logs map[string]*accesslog.Logger
+	// counters are the frontends' counters by proxy name, carried over
+	// from the previous generation.
+	counters map[string]*frontendCounters
+	sessions *sessions
+	prev     *generation
 	stopAll context.CancelFunc // stops health checks
 	log     *slog.Logger
 }
@@ -32,13 +35,15 @@ type generation struct {
 // newGeneration builds the runtime objects of a configuration for this
 // process. prev is the generation it replaces (nil at start): backends take
 // their live server state from it.
-func newGeneration(msg control.Msg, prev *generation, log *slog.Logger) (*generation, error) {
+func newGeneration(msg control.Msg, prev *generation, ss *sessions, log *slog.Logger) (*generation, error) {
 	cfg := msg.Config
 	g := &generation{
 		cfg:       cfg,
 		backends:  make(map[string]*backend.Backend),
 		frontends: make(map[string]*frontend),
 		logs:      make(map[string]*accesslog.Logger),
+		counters:  make(map[string]*frontendCounters),
+		sessions:  ss,
 		prev:      prev,
 		log:       log,
 	}
@@ -71,12 +76,13 @@ func (g *generation) addFrontends(p *config.Proxy, msg control.Msg) error {
 	if err != nil {
 		return err
 	}
+	counters := g.prev.frontendCounters(p.Name)
+	g.counters[p.Name] = counters
 	var hs *httpServer
 	if p.Mode == config.ModeHTTP {
-		hs = newHTTPServer(p, beProxy, be, alog, g.log)
+		hs = newHTTPServer(p, beProxy, be, alog, counters, g.log)
 	}
 	proxySlots := newSlots(p.MaxConn)
-	conns := new(atomic.Int64)
 	for _, b := range p.Binds {
 		if !b.AcceptsIn(msg.Process) {
 			continue
@@ -91,7 +97,8 @@ func (g *generation) addFrontends(p *config.Proxy, msg control.Msg) error {
 			log:        g.log,
 			proxySlots: proxySlots,
 			bindSlots:  newSlots(b.MaxConn),
-			conns:      conns,
+			counters:   counters,
+			sessions:   g.sessions,
 		}
 		if b.SSL {
 			tc, err := serverTLS(b, msg.Certs, msg.TicketKeys)
@@ -103,6 +110,17 @@ func (g *generation) addFrontends(p *config.Proxy, msg control.Msg) error {
 		g.frontends[b.Addr.Key()] = fe
 	}
 	return nil
+}
+
+// frontendCounters returns the counters of the proxy of that name in g, or
+// new ones when g is nil or has none.
+func (g *generation) frontendCounters(name string) *frontendCounters {
+	if g != nil {
+		if c, ok := g.counters[name]; ok {
+			return c
+		}
+	}
+	return new(frontendCounters)
 }
 
 // backendFor returns the backend a frontend sends its connections to: the

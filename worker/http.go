@@ -27,8 +27,9 @@ type httpServer struct {
 	proxy   *config.Proxy
 	beProxy *config.Proxy
 	backend *backend.Backend
-	alog    *accesslog.Logger
-	log     *slog.Logger
+	alog     *accesslog.Logger
+	counters *frontendCounters
+	log      *slog.Logger
 
 	srv   *http.Server
 	ln    *connListener
@@ -53,8 +54,8 @@ type requestInfo struct {
 	err      error
 }
 
-func newHTTPServer(p, beProxy *config.Proxy, be *backend.Backend, alog *accesslog.Logger, log *slog.Logger) *httpServer {
-	h := &httpServer{proxy: p, beProxy: beProxy, backend: be, alog: alog, log: log}
+func newHTTPServer(p, beProxy *config.Proxy, be *backend.Backend, alog *accesslog.Logger, counters *frontendCounters, log *slog.Logger) *httpServer {
+	h := &httpServer{proxy: p, beProxy: beProxy, backend: be, alog: alog, counters: counters, log: log}
 	var t config.Timeouts
 	if beProxy != nil {
 		t = beProxy.Timeouts

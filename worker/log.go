@@ -71,6 +71,7 @@ func (fe *frontend) logTCP(src, dst net.Addr, accepted time.Time, res dispatcher
 
 // logRequest writes the line of an http-mode request that has ended.
 func (h *httpServer) logRequest(r *http.Request, w *statusWriter, info *requestInfo, start time.Time) {
+	h.counters.response(w.status, max(r.ContentLength, 0), w.bytes)
 	if h.alog == nil {
 		return
 	}

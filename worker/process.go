@@ -35,7 +35,9 @@ type Process struct {
 	conns sync.WaitGroup
 	// slots bounds this process's connections (global maxconn): when it
 	// is full, accept loops stop accepting and clients wait in the backlog.
-	slots slots
+	slots *slots
+	// sessions are the established connections, for "show sess".
+	sessions sessions
 
 	// stopping is closed when the process stops accepting.
 	stopping chan struct{}
@@ -78,10 +80,11 @@ func (p *Process) run() error {
 	if err != nil {
 		return p.refuse(err)
 	}
-	g, err := newGeneration(msg, nil, p.log)
+	g, err := newGeneration(msg, nil, &p.sessions, p.log)
 	if err != nil {
 		return p.refuse(err)
 	}
+	g.applyAll(msg.Changes)
 	p.gen.Store(g)
 	p.slots = newSlots(max(msg.MaxConn, 1))
 
@@ -126,11 +129,12 @@ func (p *Process) reload(ctx context.Context, msg control.Msg, attached []*os.Fi
 		fresh = append(fresh, l.Key)
 	}
 	old := p.gen.Load()
-	g, err := newGeneration(msg, old, p.log)
+	g, err := newGeneration(msg, old, &p.sessions, p.log)
 	if err != nil {
 		p.closeListeners(fresh)
 		return err
 	}
+	g.applyAll(msg.Changes)
 	g.start(ctx)
 	p.gen.Store(g)
 	for _, key := range fresh {
@@ -218,6 +222,15 @@ func (p *Process) control(ctx context.Context) {
 			p.ctrl.Send(reply)
 		case control.KindPeer:
 			p.gen.Load().setProcessAlive(msg.Peer, msg.Alive)
+		case control.KindStatsRequest:
+			snap := p.snapshot()
+			p.ctrl.Send(control.Msg{Kind: control.KindStats, ID: msg.ID, Snapshot: &snap})
+		case control.KindChange:
+			for _, c := range msg.Changes {
+				if err := p.apply(c); err != nil {
+					p.log.Warn("change refused", "err", err)
+				}
+			}
 		case control.KindStop:
 			p.log.Info("graceful stop")
 			return

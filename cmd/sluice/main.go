@@ -4,6 +4,7 @@
 //	sluice                     run the built-in demo on https://127.0.0.1:8443/
 //	sluice -f FILE [-f FILE]   run a configuration (files or directories of *.cfg)
 //	sluice -c -f FILE          check a configuration and exit
+//	sluice -S PATH -f FILE     also answer the master CLI on PATH (reload, show proc)
 //	sluice -v                  print the version
 package main
 
@@ -15,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/sluicelb/sluice/appliance"
 	"github.com/sluicelb/sluice/config"
@@ -44,6 +46,7 @@ func run(args []string) int {
 	showVersion := fs.Bool("v", false, "print the version and exit")
 	debug := fs.Bool("d", false, "debug logging")
 	quiet := fs.Bool("q", false, "quiet: only warnings and errors")
+	masterCLI := fs.String("S", "", "master CLI socket `PATH` (unix socket): reload, show proc")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -56,6 +59,11 @@ func run(args []string) int {
 		return 0
 	}
 	log := newLogger(*debug, *quiet)
+	appliance.Version = version
+	if strings.Contains(*masterCLI, ",") {
+		fmt.Fprintf(os.Stderr, "sluice: -S %s: bind options on the master socket are not supported; give a unix socket path\n", *masterCLI)
+		return 2
+	}
 
 	if *check {
 		return checkFiles(files)
@@ -105,6 +113,12 @@ func run(args []string) int {
 	if err != nil {
 		printErrors(err)
 		return 1
+	}
+	if *masterCLI != "" {
+		if err := m.ServeCLI(ctx, strings.TrimPrefix(*masterCLI, "unix@")); err != nil {
+			fmt.Fprintf(os.Stderr, "sluice: %v\n", err)
+			return 1
+		}
 	}
 	if err := m.Run(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "sluice: %v\n", err)
