@@ -34,4 +34,3 @@ func (b binary) changed() bool {
 	now := statID(b.path)
 	return now != (fileID{}) && now != b.id
 }
-

@@ -54,8 +54,8 @@ type Master struct {
 	children map[int]*child
 	// retired are children of older generations, draining their
 	// connections after a reload replaced them.
-	retired map[*child]bool
-	events  chan event
+	retired  map[*child]bool
+	events   chan event
 	stopping bool
 
 	// mu guards cfg for readers outside the loop (the runtime API);
@@ -76,17 +76,17 @@ type Master struct {
 
 // child is one running (or restarting) child process.
 type child struct {
-	num      int
-	cmd      *exec.Cmd
-	ctrl     *control.Conn
-	started  time.Time
-	ready    bool
-	restarts   int // total restarts since the master started
-	generation int // the process generation it belongs to
-	quick    int             // consecutive quick deaths
-	backoff  time.Duration   // delay before the next restart
-	exited   chan struct{}   // closed once the process is reaped
-	keys     map[string]bool // the listening sockets the child holds
+	num        int
+	cmd        *exec.Cmd
+	ctrl       *control.Conn
+	started    time.Time
+	ready      bool
+	restarts   int             // total restarts since the master started
+	generation int             // the process generation it belongs to
+	quick      int             // consecutive quick deaths
+	backoff    time.Duration   // delay before the next restart
+	exited     chan struct{}   // closed once the process is reaped
+	keys       map[string]bool // the listening sockets the child holds
 }
 
 // alive reports whether the child's process is running.

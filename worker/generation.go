@@ -28,8 +28,8 @@ type generation struct {
 	counters map[string]*frontendCounters
 	sessions *sessions
 	prev     *generation
-	stopAll context.CancelFunc // stops health checks
-	log     *slog.Logger
+	stopAll  context.CancelFunc // stops health checks
+	log      *slog.Logger
 }
 
 // newGeneration builds the runtime objects of a configuration for this

@@ -24,9 +24,9 @@ import (
 // HTTP/2 when TLS negotiates h2) towards clients, pooled keep-alive
 // connections towards servers, one server chosen per request.
 type httpServer struct {
-	proxy   *config.Proxy
-	beProxy *config.Proxy
-	backend *backend.Backend
+	proxy    *config.Proxy
+	beProxy  *config.Proxy
+	backend  *backend.Backend
 	alog     *accesslog.Logger
 	counters *frontendCounters
 	log      *slog.Logger
