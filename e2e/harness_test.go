@@ -101,8 +101,14 @@ func startSluice(t *testing.T, cfg string, waitAddr string) *instance {
 
 func startBinary(t *testing.T, waitAddr string, args ...string) *instance {
 	t.Helper()
+	return startExe(t, sluiceBin, waitAddr, args...)
+}
+
+// startExe runs the sluice binary at exe (a copy, for upgrade tests).
+func startExe(t *testing.T, exe, waitAddr string, args ...string) *instance {
+	t.Helper()
 	in := &instance{output: &syncBuffer{}}
-	in.cmd = exec.Command(sluiceBin, args...)
+	in.cmd = exec.Command(exe, args...)
 	in.cmd.Stdout, in.cmd.Stderr = in.output, in.output
 	if err := in.cmd.Start(); err != nil {
 		t.Fatal(err)

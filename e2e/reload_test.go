@@ -1,14 +1,11 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -40,12 +37,12 @@ listen worker
     bind abns@%[2]s-3 process 3 accept-proxy ssl crt %[3]s
 %[5]s`
 
-func startReloadable(t *testing.T, mode, servers string) *reloadable {
+func startReloadable(t *testing.T, mode, servers string, args ...string) *reloadable {
 	t.Helper()
 	r := &reloadable{port: freePort(t), path: filepath.Join(t.TempDir(), "sluice.cfg")}
 	r.tmpl = fmt.Sprintf(reloadConfig, r.port, abnsName(t, "w"), writeCert(t), mode, "%s")
 	r.write(t, servers)
-	r.in = startBinary(t, fmt.Sprintf("127.0.0.1:%d", r.port), "-f", r.path)
+	r.in = startBinary(t, fmt.Sprintf("127.0.0.1:%d", r.port), append(args, "-f", r.path)...)
 	waitFor(t, 10*time.Second, "3 processes", func() bool { return len(r.in.children(t)) == 3 })
 	return r
 }
@@ -82,36 +79,7 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 	r := startReloadable(t, "http", configs[0])
 	pids := r.in.children(t)
 
-	ctx, stop := context.WithTimeout(context.Background(), 60*time.Second)
-	defer stop()
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	load := func(keepAlive bool) {
-		defer wg.Done()
-		client := tlsClient("")
-		if keepAlive {
-			client = keepAliveClient()
-		}
-		url := fmt.Sprintf("https://127.0.0.1:%d/", r.port)
-		for ctx.Err() == nil {
-			if _, err := get(client, url); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				failed.Add(1)
-				firstErr.CompareAndSwap(nil, err)
-				continue
-			}
-			ok.Add(1)
-		}
-	}
-	wg.Add(4)
-	go load(false)
-	go load(false)
-	go load(true)
-	go load(true)
-
+	load := startLoad(fmt.Sprintf("https://127.0.0.1:%d/", r.port))
 	// 50 reloads spread over about 15 s of load.
 	tick := time.NewTicker(300 * time.Millisecond)
 	defer tick.Stop()
@@ -119,18 +87,11 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 		<-tick.C
 		r.reload(t, configs[(i+1)%2])
 	}
-	stop()
-	wg.Wait()
-	if n := failed.Load(); n > 0 {
-		t.Fatalf("%d of %d requests failed during 50 reloads; first: %v", n, n+ok.Load(), firstErr.Load())
-	}
-	if ok.Load() < 100 {
-		t.Fatalf("only %d requests went through", ok.Load())
-	}
+	load.stopAndCheck(t, 100)
 	if after := r.in.children(t); fmt.Sprint(after) != fmt.Sprint(pids) {
 		t.Fatalf("processes changed across reloads: %v -> %v", pids, after)
 	}
-	t.Logf("%d requests, 50 reloads, no failure", ok.Load())
+	t.Logf("%d requests, 50 reloads, no failure", load.ok.Load())
 }
 
 func TestLongConnectionSurvivesReloads(t *testing.T) {

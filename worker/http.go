@@ -119,10 +119,11 @@ func (h *httpServer) connState(c net.Conn, s http.ConnState) {
 	}
 }
 
+// shutdown is for a stopping process: idle keep-alive connections close
+// now, busy ones after their current response. Connections still in their
+// TLS handshake are served too, so the server keeps taking them.
 func (h *httpServer) shutdown() {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // close idle connections now; active ones end on their own
-	h.srv.Shutdown(ctx)
+	h.srv.SetKeepAlivesEnabled(false)
 	h.tr.CloseIdleConnections()
 }
 
