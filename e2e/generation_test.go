@@ -201,3 +201,56 @@ func TestKilledMasterLetsConnectionsFinish(t *testing.T) {
 	c.Close()
 	pidsGone(t, pids, 20*time.Second)
 }
+
+// logTime returns the time of the first log line containing all of words.
+func logTime(out string, words ...string) (time.Time, bool) {
+	for _, line := range strings.Split(out, "\n") {
+		all := true
+		for _, w := range words {
+			all = all && strings.Contains(line, w)
+		}
+		if !all {
+			continue
+		}
+		ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		t, err := time.Parse(time.RFC3339Nano, ts)
+		return t, err == nil
+	}
+	return time.Time{}, false
+}
+
+func TestKilledWorkerUnderLoad(t *testing.T) {
+	backend := httpBackend(t)
+	port := freePort(t)
+	cfg := generationConfig(port, abnsName(t, "k"), writeCert(t), backend, 4)
+	in := startSluice(t, cfg, fmt.Sprintf("127.0.0.1:%d", port))
+	waitFor(t, 10*time.Second, "4 processes", func() bool { return len(in.children(t)) == 4 })
+	victim := in.children(t)[3]
+
+	load := startLoad(fmt.Sprintf("https://127.0.0.1:%d/", port))
+	load.progress(t, 50)
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var noticed, ready time.Time
+	waitFor(t, 10*time.Second, "the death to be noticed and a new process 3", func() bool {
+		out := in.output.String()
+		var ok bool
+		if noticed, ok = logTime(out, "process exited", "process=3"); !ok {
+			return false
+		}
+		after := out[strings.Index(out, "process exited"):]
+		ready, ok = logTime(after, "process ready", "process=3")
+		return ok
+	})
+	if took := ready.Sub(noticed); took > time.Second {
+		t.Errorf("the new process 3 was serving %v after the death, want within 1s", took)
+	}
+	load.progress(t, 100)
+	if n := load.failedSince(noticed); n > 0 {
+		t.Fatalf("%d requests started after the death was noticed failed; first error: %v", n, load.firstErr.Load())
+	}
+	load.stop()
+	load.wg.Wait()
+	t.Logf("%d requests, %d failed before the death was noticed (in flight on the killed worker)", load.ok.Load(), load.failed.Load())
+}

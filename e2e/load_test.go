@@ -17,6 +17,9 @@ type load struct {
 	stop       context.CancelFunc
 	ctx        context.Context
 	wg         sync.WaitGroup
+
+	mu       sync.Mutex
+	failures []time.Time // when each failed request started
 }
 
 // startLoad runs the load against url for at most a minute, until
@@ -34,12 +37,16 @@ func startLoad(url string) *load {
 		// their idle timeout.
 		defer client.CloseIdleConnections()
 		for l.ctx.Err() == nil {
+			start := time.Now()
 			if _, err := get(client, url); err != nil {
 				if l.ctx.Err() != nil {
 					return
 				}
 				l.failed.Add(1)
 				l.firstErr.CompareAndSwap(nil, err)
+				l.mu.Lock()
+				l.failures = append(l.failures, start)
+				l.mu.Unlock()
 				continue
 			}
 			l.ok.Add(1)
@@ -72,4 +79,17 @@ func (l *load) progress(t *testing.T, n int64) {
 	t.Helper()
 	target := l.ok.Load() + n
 	waitFor(t, 20*time.Second, fmt.Sprintf("%d more requests", n), func() bool { return l.ok.Load() >= target })
+}
+
+// failedSince counts the failed requests that started at or after t.
+func (l *load) failedSince(t time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, f := range l.failures {
+		if !f.Before(t) {
+			n++
+		}
+	}
+	return n
 }
