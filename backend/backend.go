@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -106,11 +107,12 @@ func (b *Backend) Active() int {
 	return b.active
 }
 
-// Acquire returns a server for a new connection from src, never exclude
-// (the server a failed attempt used, when redispatching). When every usable
-// server is at its maxconn, the connection waits in the backend's queue for
-// "timeout queue" (else "timeout connect"), or until ctx is done. The
-// caller must Release the server.
+// Acquire returns a server for a new connection from src, avoiding exclude
+// (the server a failed attempt used, when redispatching) unless no other
+// server can take the connection now, as HAProxy's redispatch does. When
+// every usable server is at its maxconn, the connection waits in the
+// backend's queue for "timeout queue" (else "timeout connect"), or until
+// ctx is done. The caller must Release the server.
 func (b *Backend) Acquire(ctx context.Context, src net.Addr, exclude *Server) (*Server, error) {
 	b.mu.Lock()
 	s, full := b.pick(src, exclude)
@@ -162,7 +164,7 @@ func (b *Backend) Acquire(ctx context.Context, src net.Addr, exclude *Server) (*
 func (b *Backend) unqueue(w *waiter) bool {
 	for i, q := range b.queue {
 		if q == w {
-			b.queue = append(b.queue[:i], b.queue[i+1:]...)
+			b.queue = slices.Delete(b.queue, i, i+1)
 			b.stats.QueueCur--
 			return true
 		}
@@ -191,7 +193,9 @@ func (b *Backend) release(s *Server) {
 }
 
 // serveQueue gives free servers to queued connections, oldest first; b.mu
-// is held.
+// is held. A waiter that finds no server means none has a free slot for
+// anyone (exclude is only avoided, and source falls back to any server
+// with room), so stopping there keeps the order without stranding slots.
 func (b *Backend) serveQueue() {
 	for len(b.queue) > 0 {
 		w := b.queue[0]
@@ -199,6 +203,7 @@ func (b *Backend) serveQueue() {
 		if s == nil {
 			return
 		}
+		b.queue[0] = nil // the array outlives the waiter
 		b.queue = b.queue[1:]
 		b.stats.QueueCur--
 		b.take(s)
@@ -209,32 +214,44 @@ func (b *Backend) serveQueue() {
 // pick chooses a server by the balance algorithm among the usable ones;
 // b.mu is held. When it returns nil, full says whether some usable server
 // exists but all are at their maxconn (the connection may queue).
+//
+// Backup servers serve only when no active server is usable. exclude still
+// counts as usable (a failed connection does not take a server down, its
+// checks do), and it is picked when it is the only server with room, so a
+// redispatch neither spills to the backups nor fails nor queues while the
+// server it left could take the connection.
 func (b *Backend) pick(src net.Addr, exclude *Server) (s *Server, full bool) {
 	backup := false
-	if !b.anyUp(false, exclude) {
-		if !b.anyUp(true, exclude) {
+	if !b.anyUp(false) {
+		if !b.anyUp(true) {
 			return nil, false
 		}
 		backup = true
 	}
-	switch b.proxy.Balance {
-	case config.BalanceLeastConn:
-		s = b.pickLeastConn(backup, exclude)
-	case config.BalanceSource:
-		s = b.pickSource(src, backup, exclude)
-	case config.BalanceFirst:
-		s = b.pickFirst(backup, exclude)
-	default:
-		s = b.pickRoundRobin(backup, exclude)
+	s = b.pickBy(src, backup, exclude)
+	if s == nil && exclude != nil {
+		s = b.pickBy(src, backup, nil)
 	}
 	return s, s == nil
 }
 
+func (b *Backend) pickBy(src net.Addr, backup bool, exclude *Server) *Server {
+	switch b.proxy.Balance {
+	case config.BalanceLeastConn:
+		return b.pickLeastConn(backup, exclude)
+	case config.BalanceSource:
+		return b.pickSource(src, backup, exclude)
+	case config.BalanceFirst:
+		return b.pickFirst(backup, exclude)
+	}
+	return b.pickRoundRobin(backup, exclude)
+}
+
 // anyUp reports whether a server of that kind (backup or not) could take
 // traffic, ignoring maxconn.
-func (b *Backend) anyUp(backup bool, exclude *Server) bool {
+func (b *Backend) anyUp(backup bool) bool {
 	for _, s := range b.servers {
-		if s.cfg.Backup == backup && s != exclude && s.usable() {
+		if s.cfg.Backup == backup && s.usable() {
 			return true
 		}
 	}
@@ -293,10 +310,13 @@ func (b *Backend) pickRoundRobin(backup bool, exclude *Server) *Server {
 
 // pickSource hashes the client address over the servers' weights, so a
 // client keeps its server while the set of usable servers does not change.
+// The hash covers the usable servers whether full or not, so that one
+// server reaching its maxconn (or being excluded) moves only its own
+// clients: they go to the next server with room, in id order.
 func (b *Backend) pickSource(src net.Addr, backup bool, exclude *Server) *Server {
 	total := 0
 	for _, s := range b.servers {
-		if candidate(s, backup, exclude) {
+		if s.cfg.Backup == backup && s.usable() {
 			total += s.weight
 		}
 	}
@@ -304,14 +324,21 @@ func (b *Backend) pickSource(src net.Addr, backup bool, exclude *Server) *Server
 		return nil
 	}
 	at := int(hashAddr(src) % uint32(total))
-	for _, s := range b.servers {
-		if !candidate(s, backup, exclude) {
+	n := len(b.servers)
+	for i, s := range b.servers {
+		if s.cfg.Backup != backup || !s.usable() {
 			continue
 		}
-		if at < s.weight {
-			return s
+		if at >= s.weight {
+			at -= s.weight
+			continue
 		}
-		at -= s.weight
+		for j := 0; j < n; j++ {
+			if c := b.servers[(i+j)%n]; candidate(c, backup, exclude) {
+				return c
+			}
+		}
+		return nil
 	}
 	return nil
 }

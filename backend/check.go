@@ -106,6 +106,8 @@ func (s *Server) checkResult(ok bool, status string, took time.Duration) (was, n
 		s.health = Down
 		s.stats.CheckDowns++
 		s.changed()
+		// With the last active server down, the backups take the queue.
+		s.b.serveQueue()
 	}
 	return was, s.health
 }

@@ -127,7 +127,16 @@ func (s *Server) inherit(old *Server) {
 	}
 	s.health, s.agentDown, s.processDown = old.health, old.agentDown, old.processDown
 	if s.cfg.Check && old.cfg.Check {
-		s.checkHealth = min(old.checkHealth, s.cfg.Rise+s.cfg.Fall-1)
+		// The counter must stay on the side of rise its health is on when
+		// rise or fall changed: a down server keeps its successes so far
+		// (below the new rise), an up one its failures left to go down.
+		rise, fall := s.cfg.Rise, s.cfg.Fall
+		if s.health == Down {
+			s.checkHealth = min(old.checkHealth, rise-1)
+		} else {
+			s.checkHealth = min(rise+old.checkHealth-old.cfg.Rise, rise+fall-1)
+			s.checkHealth = max(s.checkHealth, rise)
+		}
 		s.checkStatus, s.checkTime = old.checkStatus, old.checkTime
 	} else if !s.cfg.Check && old.cfg.Check {
 		s.health = Up // checks removed: nothing keeps it down

@@ -60,23 +60,32 @@ func Forward(ctx context.Context, client net.Conn, src, dst net.Addr, be *backen
 }
 
 // connect picks a server and connects to it, retrying up to p.Retries
-// times: on another server with "option redispatch", else on the same one
-// after a short pause. It returns nil when no connection could be made,
-// with res saying why.
+// times: without "option redispatch" on the same server, which keeps its
+// slot; with it, on another server when one can take the connection. A
+// retry on the same server waits a turn-around pause first, unless the
+// failure was a timeout, as HAProxy does. It returns nil when no
+// connection could be made, with res saying why.
 func connect(ctx context.Context, be *backend.Backend, p *config.Proxy, src, dst net.Addr, res *Result) (net.Conn, *backend.Server) {
-	var exclude *backend.Server
+	var s, failed *backend.Server // failed: the server the last attempt used
+	var lastErr error             // why it failed
 	for attempt := 0; ; attempt++ {
-		queued := time.Now()
-		s, err := be.Acquire(ctx, src, exclude)
-		res.Tw += time.Since(queued)
-		if err != nil {
-			res.Term = "SC"
-			if errors.Is(err, backend.ErrQueueTimeout) {
-				res.Term = "sQ"
+		if s == nil {
+			queued := time.Now()
+			var err error
+			s, err = be.Acquire(ctx, src, failed)
+			res.Tw += time.Since(queued)
+			if err != nil {
+				res.Term = "SC"
+				if errors.Is(err, backend.ErrQueueTimeout) {
+					res.Term = "sQ"
+				}
+				return nil, nil
 			}
-			return nil, nil
+			res.Server = s.Name()
 		}
-		res.Server = s.Name()
+		if s == failed && !isTimeout(lastErr) {
+			turnAround(ctx, p)
+		}
 		start := time.Now()
 		c, err := s.Addr().Dial(ctx, p.Timeouts.Connect)
 		if err == nil {
@@ -89,26 +98,34 @@ func connect(ctx context.Context, be *backend.Backend, p *config.Proxy, src, dst
 		retry := attempt < p.Retries && ctx.Err() == nil
 		redispatch := retry && p.Redispatch
 		s.ConnectFailed(retry, redispatch)
-		s.Release()
 		if !retry {
+			s.Release()
 			res.Term = "SC"
 			return nil, nil
 		}
 		res.Retries++
+		failed, lastErr = s, err
 		if redispatch {
-			exclude, res.Redispatched = s, true
-			continue
+			// Acquire again, avoiding the failed server if it can.
+			res.Redispatched = true
+			s.Release()
+			s = nil
 		}
-		if !isTimeout(err) {
-			pause := min(maxTurnAround, p.Timeouts.Connect)
-			if pause <= 0 {
-				pause = maxTurnAround
-			}
-			select {
-			case <-time.After(pause):
-			case <-ctx.Done():
-			}
-		}
+	}
+}
+
+// turnAround is the pause before connecting again to a server that just
+// refused: min("timeout connect", 1s), or until ctx is done.
+func turnAround(ctx context.Context, p *config.Proxy) {
+	pause := min(maxTurnAround, p.Timeouts.Connect)
+	if pause <= 0 {
+		pause = maxTurnAround
+	}
+	t := time.NewTimer(pause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 

@@ -30,7 +30,10 @@ func Tunnel(client, server net.Conn, idle time.Duration) (fromClient, fromServer
 		if t.tcp == nil {
 			t.tcp = tcpOf(server)
 		}
+		// Under mu: a short timeout may fire before t.timer is stored.
+		t.mu.Lock()
 		t.timer = time.AfterFunc(idle, t.checkIdle)
+		t.mu.Unlock()
 	}
 
 	var wg sync.WaitGroup
@@ -42,8 +45,13 @@ func Tunnel(client, server net.Conn, idle time.Duration) (fromClient, fromServer
 	}()
 	fromClient, clientErr := t.copy(server, client)
 	wg.Wait()
-	if t.timer != nil {
+	if idle > 0 {
+		// A check running now must neither rearm the timer nor cut, as
+		// idle, a tunnel that ended by itself.
+		t.mu.Lock()
+		t.stopped = true
 		t.timer.Stop()
+		t.mu.Unlock()
 	}
 	client.Close()
 	server.Close()
@@ -66,8 +74,11 @@ type tunnel struct {
 	idle           time.Duration
 	tcp            *net.TCPConn // a raw TCP side, whose TCP_INFO tells idleness
 	lastRead       atomic.Int64 // unix nanoseconds of the last buffered read
-	timer          *time.Timer
 	expired        atomic.Bool
+
+	mu      sync.Mutex // guards timer and stopped against checkIdle
+	timer   *time.Timer
+	stopped bool // both directions ended
 }
 
 // copy moves src to dst until src ends, then shuts dst's write half. An
@@ -105,7 +116,7 @@ func (t *tunnel) copyBuffered(dst, src net.Conn) (int64, error) {
 	for {
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
-			if t.timer != nil {
+			if t.idle > 0 {
 				t.lastRead.Store(time.Now().UnixNano())
 			}
 			nw, werr := dst.Write(buf[:nr])
@@ -131,6 +142,11 @@ func (t *tunnel) checkIdle() {
 		if d, ok := tcpQuiet(t.tcp); ok {
 			quiet = min(quiet, d)
 		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
 	}
 	if quiet < t.idle {
 		t.timer.Reset(t.idle - quiet)

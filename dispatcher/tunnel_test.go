@@ -1,0 +1,239 @@
+package dispatcher
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+)
+
+// opaque hides a connection's type (so io.Copy cannot splice it) but
+// keeps its half-close, like a TLS connection.
+type opaque struct{ net.Conn }
+
+func (o opaque) CloseWrite() error { return o.Conn.(interface{ CloseWrite() error }).CloseWrite() }
+
+// connPair returns two connected ends of the given family: "tcp", or
+// "unix" (an abstract socket).
+func connPair(t testing.TB, family string) (a, b net.Conn) {
+	t.Helper()
+	if family == "tcp" {
+		return tcpPair(t)
+	}
+	ln, ad := listenOn(t, "abnsz")
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	c, err := net.Dial(ad.Network(), ad.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, <-accepted
+}
+
+type tunnelCase struct {
+	name           string
+	client, server string // families
+	wrap           bool   // hide the types: the buffered copy
+}
+
+var tunnelCases = []tunnelCase{
+	{"tcp-unix splice", "tcp", "unix", false},
+	{"tcp-tcp splice", "tcp", "tcp", false},
+	{"unix-tcp splice", "unix", "tcp", false},
+	{"unix-unix buffered", "unix", "unix", false},
+	{"tcp-unix buffered", "tcp", "unix", true},
+}
+
+// setupTunnel runs Tunnel between a client pair and a server pair and
+// returns the outer ends: what the client and the server hold.
+func setupTunnel(t *testing.T, tc tunnelCase, idle time.Duration) (client, server net.Conn, done <-chan [3]any) {
+	t.Helper()
+	client, fromClient := connPair(t, tc.client)
+	toServer, server := connPair(t, tc.server)
+	t.Cleanup(func() { client.Close(); server.Close() })
+	if tc.wrap {
+		fromClient, toServer = opaque{fromClient}, opaque{toServer}
+	}
+	if got, want := spliceable(toServer, fromClient), !tc.wrap && (tc.client == "tcp" || tc.server == "tcp"); got != want {
+		t.Fatalf("spliceable = %v, want %v", got, want)
+	}
+	out := make(chan [3]any, 1)
+	go func() {
+		in, outN, term := Tunnel(fromClient, toServer, idle)
+		out <- [3]any{in, outN, term}
+	}()
+	return client, server, out
+}
+
+func tunnelResult(t *testing.T, ch <-chan [3]any) (int64, int64, string) {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r[0].(int64), r[1].(int64), r[2].(string)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Tunnel did not end within 10s")
+	}
+	return 0, 0, ""
+}
+
+func TestTunnelBytesAndHalfClose(t *testing.T) {
+	for _, tc := range tunnelCases {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server, done := setupTunnel(t, tc, 0)
+			up, down := payload(300<<10), payload(200<<10)
+			go func() {
+				client.Write(up)
+				client.(interface{ CloseWrite() error }).CloseWrite()
+			}()
+			got, err := io.ReadAll(server) // ends with the client's half-close
+			if err != nil || !bytes.Equal(got, up) {
+				t.Fatalf("server got %d bytes (%v), client sent %d", len(got), err, len(up))
+			}
+			server.Write(down)
+			server.Close()
+			back, err := io.ReadAll(client)
+			if err != nil || !bytes.Equal(back, down) {
+				t.Fatalf("client got %d bytes (%v), server sent %d", len(back), err, len(down))
+			}
+			in, out, term := tunnelResult(t, done)
+			if in != int64(len(up)) || out != int64(len(down)) || term != "--" {
+				t.Errorf("Tunnel = %d, %d, %q", in, out, term)
+			}
+		})
+	}
+}
+
+// Traffic keeps the tunnel open past its idle timeout, on the splice path
+// (where the kernel's TCP_INFO tells) and on the buffered one (where reads
+// do); silence closes it.
+func TestTunnelIdle(t *testing.T) {
+	const idle = 100 * time.Millisecond
+	for _, tc := range tunnelCases {
+		t.Run(tc.name+"/active", func(t *testing.T) {
+			t.Parallel() // these wait on the clock, not the CPU
+			client, server, done := setupTunnel(t, tc, idle)
+			go func() { // echo, then half-close as the client did
+				io.Copy(server, server)
+				server.(interface{ CloseWrite() error }).CloseWrite()
+			}()
+			buf := make([]byte, 1)
+			start := time.Now()
+			for time.Since(start) < 3*idle {
+				if _, err := client.Write([]byte("x")); err != nil {
+					t.Fatalf("write after %v: %v", time.Since(start), err)
+				}
+				if _, err := io.ReadFull(client, buf); err != nil {
+					t.Fatalf("echo after %v: %v", time.Since(start), err)
+				}
+				time.Sleep(idle / 6) // paces the traffic
+			}
+			client.(interface{ CloseWrite() error }).CloseWrite()
+			io.Copy(io.Discard, client)
+			if _, _, term := tunnelResult(t, done); term != "--" {
+				t.Errorf("term %q for a tunnel with traffic every %v", term, idle/6)
+			}
+		})
+		t.Run(tc.name+"/one way", func(t *testing.T) {
+			t.Parallel()
+			// Only the server talks: the client's side stays quiet.
+			client, server, done := setupTunnel(t, tc, idle)
+			start := time.Now()
+			go func() {
+				for time.Since(start) < 3*idle {
+					if _, err := server.Write([]byte("tick")); err != nil {
+						return
+					}
+					time.Sleep(idle / 6)
+				}
+				server.Close()
+			}()
+			io.Copy(io.Discard, client)
+			client.Close()
+			if _, out, term := tunnelResult(t, done); term != "--" || out == 0 {
+				t.Errorf("term %q after %d bytes from the server", term, out)
+			}
+		})
+		t.Run(tc.name+"/silent", func(t *testing.T) {
+			t.Parallel()
+			client, _, done := setupTunnel(t, tc, idle)
+			client.Write([]byte("hi"))
+			start := time.Now()
+			in, _, term := tunnelResult(t, done)
+			if term != "cD" || in != 2 {
+				t.Errorf("Tunnel = %d, %q; want cD", in, term)
+			}
+			if took := time.Since(start); took < idle-10*time.Millisecond {
+				t.Errorf("cut after %v, idle timeout %v", took, idle)
+			}
+		})
+	}
+}
+
+// An idle timeout shorter than the time it takes to start the tunnel fires
+// before Tunnel has finished setting up.
+func TestTunnelTinyIdle(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		client, server, done := setupTunnel(t, tunnelCases[0], time.Nanosecond)
+		if _, _, term := tunnelResult(t, done); term != "cD" {
+			t.Fatalf("term %q", term)
+		}
+		client.Close()
+		server.Close()
+	}
+}
+
+func TestSpliceable(t *testing.T) {
+	tcp, tcp2 := tcpPair(t)
+	defer tcp.Close()
+	defer tcp2.Close()
+	ux, ux2 := connPair(t, "unix")
+	defer ux.Close()
+	defer ux2.Close()
+	ptcp := proxyproto.NewConn(tcp)
+	pux := proxyproto.NewConn(ux)
+	for _, tc := range []struct {
+		name     string
+		dst, src net.Conn
+		want     bool
+	}{
+		{"tcp<-tcp", tcp, tcp2, true},
+		{"tcp<-unix", tcp, ux, true},
+		{"unix<-tcp", ux, tcp, true},
+		{"unix<-unix", ux, ux2, false},
+		{"unix<-proxy(tcp)", ux, ptcp, true},
+		{"proxy(tcp)<-unix", ptcp, ux, true},
+		{"proxy(unix)<-unix", pux, ux2, false},
+		{"tcp<-opaque", tcp, opaque{tcp2}, false},
+		{"opaque<-tcp", opaque{tcp2}, tcp, false},
+	} {
+		if got := spliceable(tc.dst, tc.src); got != tc.want {
+			t.Errorf("%s: spliceable = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		tunnel, client, server, want time.Duration
+	}{
+		{0, 0, 0, 0},
+		{5, 1, 2, 5},
+		{0, 1, 2, 1},
+		{0, 3, 2, 2},
+		{0, 0, 2, 2},
+		{0, 3, 0, 3},
+	} {
+		p := tcpProxy()
+		p.Timeouts.Tunnel, p.Timeouts.Client, p.Timeouts.Server = tc.tunnel, tc.client, tc.server
+		if got := IdleTimeout(p); got != tc.want {
+			t.Errorf("IdleTimeout(tunnel %d client %d server %d) = %d, want %d", tc.tunnel, tc.client, tc.server, got, tc.want)
+		}
+	}
+}
