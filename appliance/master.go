@@ -71,7 +71,9 @@ type Master struct {
 	stats      pendingStats
 	changes    changeLog
 	restart    chan *child // restarts scheduled by handle, run by the loop
-	cliPath    string      // the master CLI socket (-S), "" for none
+	statsSocks statsSockets
+	checks     checks
+	cliPath    string // the master CLI socket (-S), "" for none
 }
 
 // child is one running (or restarting) child process.
@@ -150,7 +152,14 @@ func New(ctx context.Context, cfg *config.Config, files []string, exe string, lo
 		started:    time.Now(),
 		generation: 1,
 	}
+	if err := m.loadServerState(cfg); err != nil {
+		return nil, err
+	}
 	if err := m.sockets.open(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if err := m.statsSocks.update(ctx, m, cfg); err != nil {
+		m.sockets.closeAll()
 		return nil, err
 	}
 	return m, nil
@@ -162,6 +171,7 @@ func New(ctx context.Context, cfg *config.Config, files []string, exe string, lo
 // hard-stop-after).
 func (m *Master) Run(ctx context.Context) error {
 	defer m.sockets.closeAll()
+	defer m.statsSocks.closeAll()
 	defer close(m.done)
 	if pf := m.cfg.Global.PidFile; pf != "" {
 		if err := os.WriteFile(pf, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
@@ -185,6 +195,7 @@ func (m *Master) Run(ctx context.Context) error {
 
 	restart := make(chan *child)
 	m.restart = restart
+	m.startChecks(ctx, m.cfg)
 	for {
 		select {
 		case <-ctx.Done():

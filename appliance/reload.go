@@ -40,11 +40,22 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 	if err := m.sockets.open(ctx, cfg); err != nil {
 		return err
 	}
-	if cfg.Global.NbProc != m.cfg.Global.NbProc {
-		return m.replaceProcesses(cfg, certs, restart, fmt.Sprintf("the number of processes changes from %d to %d", m.cfg.Global.NbProc, cfg.Global.NbProc))
+	if err := m.statsSocks.update(ctx, m, cfg); err != nil {
+		return err
 	}
-	if m.exe.changed() {
-		return m.replaceProcesses(cfg, certs, restart, "the binary changed")
+	why := ""
+	switch {
+	case cfg.Global.NbProc != m.cfg.Global.NbProc:
+		why = fmt.Sprintf("the number of processes changes from %d to %d", m.cfg.Global.NbProc, cfg.Global.NbProc)
+	case m.exe.changed():
+		why = "the binary changed"
+	}
+	if why != "" {
+		err := m.replaceProcesses(cfg, certs, restart, why)
+		if err == nil {
+			m.startChecks(ctx, cfg)
+		}
+		return err
 	}
 
 	m.setConfig(cfg, certs)
@@ -92,6 +103,7 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 		return fmt.Errorf("reload: %v", refused)
 	}
 	m.sockets.prune(cfg)
+	m.startChecks(ctx, cfg)
 	m.reloads++
 	m.log.Info("configuration reloaded", "files", m.files)
 	return nil

@@ -217,6 +217,8 @@ func changeKey(c runtimeapi.Change) string {
 		return target + " admin"
 	case c.Health != nil:
 		return target + " health"
+	case c.Check != nil:
+		return target + " check"
 	case c.AgentUp != nil:
 		return target + " agent"
 	case c.Weight != nil:

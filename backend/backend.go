@@ -28,12 +28,21 @@ var (
 type Backend struct {
 	proxy *config.Proxy
 
-	mu      sync.Mutex
+	// mu and live are shared by every generation of the backend: a
+	// connection accepted before a reload still counts on its server
+	// afterwards, so leastconn and maxconn stay exact across reloads.
+	mu      *sync.Mutex
+	live    *load     // cur: connections holding a server
+	newer   *Backend  // the generation that replaced this one, if any
 	servers []*Server // in id order
 	next    int       // where leastconn and first start looking, for fairness among equals
 	queue   []*waiter // connections waiting for a free server, oldest first
-	active  int       // connections holding a server
-	stats   Counters
+}
+
+// load is the live count and counters of a server or a backend.
+type load struct {
+	cur   int
+	stats Counters
 }
 
 // waiter is a connection queued until a server frees a slot.
@@ -48,7 +57,10 @@ type waiter struct {
 // (administrative state, runtime weight and address, health, counters) of
 // the previous server with the same id and name, else the same name.
 func New(p *config.Proxy, prev *Backend) *Backend {
-	b := &Backend{proxy: p}
+	b := &Backend{proxy: p, mu: new(sync.Mutex), live: new(load)}
+	if prev != nil {
+		b.mu, b.live = prev.mu, prev.live
+	}
 	for _, sc := range p.Servers {
 		s := newServer(b, sc)
 		if prev != nil {
@@ -59,10 +71,9 @@ func New(p *config.Proxy, prev *Backend) *Backend {
 		b.servers = append(b.servers, s)
 	}
 	if prev != nil {
-		prev.mu.Lock()
-		b.stats = prev.stats
-		b.stats.Cur, b.stats.QueueCur = 0, 0
-		prev.mu.Unlock()
+		b.mu.Lock()
+		prev.newer = b
+		b.mu.Unlock()
 	}
 	return b
 }
@@ -104,7 +115,7 @@ func (b *Backend) Server(name string) *Server {
 func (b *Backend) Active() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.active
+	return b.live.cur
 }
 
 // Acquire returns a server for a new connection from src, avoiding exclude
@@ -122,14 +133,14 @@ func (b *Backend) Acquire(ctx context.Context, src net.Addr, exclude *Server) (*
 		return s, nil
 	}
 	if !full {
-		b.stats.Denied++
+		b.live.stats.Denied++
 		b.mu.Unlock()
 		return nil, ErrNoServer
 	}
 	w := &waiter{src: src, exclude: exclude, got: make(chan *Server, 1)}
 	b.queue = append(b.queue, w)
-	b.stats.QueueCur++
-	b.stats.QueueMax = max(b.stats.QueueMax, b.stats.QueueCur)
+	b.live.stats.QueueCur++
+	b.live.stats.QueueMax = max(b.live.stats.QueueMax, b.live.stats.QueueCur)
 	b.mu.Unlock()
 
 	timeout := b.proxy.Timeouts.Queue
@@ -165,7 +176,7 @@ func (b *Backend) unqueue(w *waiter) bool {
 	for i, q := range b.queue {
 		if q == w {
 			b.queue = slices.Delete(b.queue, i, i+1)
-			b.stats.QueueCur--
+			b.live.stats.QueueCur--
 			return true
 		}
 	}
@@ -174,22 +185,25 @@ func (b *Backend) unqueue(w *waiter) bool {
 
 // take counts a connection on s; b.mu is held.
 func (b *Backend) take(s *Server) {
-	s.cur++
-	s.stats.Total++
-	s.stats.Max = max(s.stats.Max, s.cur)
-	s.stats.LastSession = time.Now()
-	b.active++
-	b.stats.Total++
-	b.stats.Max = max(b.stats.Max, b.active)
-	b.stats.LastSession = s.stats.LastSession
+	s.live.cur++
+	s.live.stats.Total++
+	s.live.stats.Max = max(s.live.stats.Max, s.live.cur)
+	s.live.stats.LastSession = time.Now()
+	b.live.cur++
+	b.live.stats.Total++
+	b.live.stats.Max = max(b.live.stats.Max, b.live.cur)
+	b.live.stats.LastSession = s.live.stats.LastSession
 }
 
 // release uncounts a connection on s and hands freed slots to queued
 // connections; b.mu is held.
 func (b *Backend) release(s *Server) {
-	s.cur--
-	b.active--
-	b.serveQueue()
+	s.live.cur--
+	b.live.cur--
+	// The slot may be wanted by a connection queued in a newer generation.
+	for g := b; g != nil; g = g.newer {
+		g.serveQueue()
+	}
 }
 
 // serveQueue gives free servers to queued connections, oldest first; b.mu
@@ -205,7 +219,7 @@ func (b *Backend) serveQueue() {
 		}
 		b.queue[0] = nil // the array outlives the waiter
 		b.queue = b.queue[1:]
-		b.stats.QueueCur--
+		b.live.stats.QueueCur--
 		b.take(s)
 		w.got <- s
 	}
@@ -236,6 +250,19 @@ func (b *Backend) pick(src net.Addr, exclude *Server) (s *Server, full bool) {
 }
 
 func (b *Backend) pickBy(src net.Addr, backup bool, exclude *Server) *Server {
+	if backup {
+		// As HAProxy without "option allbackups": only the first usable
+		// backup server takes the load.
+		for _, s := range b.servers {
+			if s.cfg.Backup && s != exclude && s.usable() {
+				if s.full() {
+					return nil
+				}
+				return s
+			}
+		}
+		return nil
+	}
 	switch b.proxy.Balance {
 	case config.BalanceLeastConn:
 		return b.pickLeastConn(backup, exclude)
@@ -277,7 +304,7 @@ func (b *Backend) pickLeastConn(backup bool, exclude *Server) *Server {
 			continue
 		}
 		// (cur+1)/weight compared without division.
-		if best == nil || (s.cur+1)*best.weight < (best.cur+1)*s.weight {
+		if best == nil || (s.live.cur+1)*best.weight < (best.live.cur+1)*s.weight {
 			best, bestAt = s, at
 		}
 	}
@@ -393,8 +420,8 @@ func (b *Backend) SetProcessAlive(n int, alive bool) {
 func (b *Backend) Stats() Counters {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	c := b.stats
-	c.Cur = b.active
+	c := b.live.stats
+	c.Cur = b.live.cur
 	return c
 }
 

@@ -10,17 +10,53 @@ import (
 	"time"
 )
 
+// CheckState is what a server's checks have found: the health, HAProxy's
+// rise/fall counter, the last check's status code and duration. The master
+// runs the checks once per server and shares it with every process.
+type CheckState struct {
+	Health  Health        `json:"health"`
+	Counter int           `json:"counter"`
+	Status  string        `json:"status"`
+	Took    time.Duration `json:"took"`
+}
+
 // RunChecks runs the connect checks of the servers that have "check",
-// every "inter", until ctx is done.
-func (b *Backend) RunChecks(ctx context.Context, log *slog.Logger) {
+// every "inter", until ctx is done. report, if not nil, is called with a
+// server's check state each time a check changes it.
+func (b *Backend) RunChecks(ctx context.Context, log *slog.Logger, report func(*Server, CheckState)) {
 	for _, s := range b.servers {
 		if s.cfg.Check {
-			go s.runChecks(ctx, log)
+			go s.runChecks(ctx, log, report)
 		}
 	}
 }
 
-func (s *Server) runChecks(ctx context.Context, log *slog.Logger) {
+// CheckState returns the server's check state.
+func (s *Server) CheckState() CheckState {
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	return CheckState{Health: s.health, Counter: s.checkHealth, Status: s.checkStatus, Took: s.checkTime}
+}
+
+// SetCheckState applies a check state found elsewhere (by the master's
+// checks).
+func (s *Server) SetCheckState(c CheckState) {
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	if s.health != c.Health {
+		if c.Health == Down {
+			s.live.stats.CheckDowns++
+		}
+		s.health = c.Health
+		s.changed()
+	}
+	s.checkHealth, s.checkStatus, s.checkTime = c.Counter, c.Status, c.Took
+	for g := s.b; g != nil; g = g.newer {
+		g.serveQueue()
+	}
+}
+
+func (s *Server) runChecks(ctx context.Context, log *slog.Logger, report func(*Server, CheckState)) {
 	inter := s.cfg.Inter
 	if inter <= 0 {
 		inter = 2 * time.Second
@@ -34,7 +70,11 @@ func (s *Server) runChecks(ctx context.Context, log *slog.Logger) {
 			return
 		case <-t.C:
 		}
+		before := s.CheckState()
 		s.check(ctx, log)
+		if now := s.CheckState(); report != nil && (now.Health != before.Health || now.Counter != before.Counter || now.Status != before.Status) {
+			report(s, now)
+		}
 		t.Reset(inter)
 	}
 }
@@ -96,7 +136,7 @@ func (s *Server) checkResult(ok bool, status string, took time.Duration) (was, n
 		}
 		return was, s.health
 	}
-	s.stats.CheckFails++
+	s.live.stats.CheckFails++
 	if s.checkHealth > rise {
 		s.checkHealth--
 		return was, s.health
@@ -104,7 +144,7 @@ func (s *Server) checkResult(ok bool, status string, took time.Duration) (was, n
 	s.checkHealth = 0
 	if s.health != Down {
 		s.health = Down
-		s.stats.CheckDowns++
+		s.live.stats.CheckDowns++
 		s.changed()
 		// With the last active server down, the backups take the queue.
 		s.b.serveQueue()

@@ -104,7 +104,7 @@ func TestRunChecks(t *testing.T) {
 	s := b.Server("s")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b.RunChecks(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b.RunChecks(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 
 	const within = 10 * time.Second
 	eventually(t, within, "the server fully up", func() bool {

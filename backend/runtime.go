@@ -48,8 +48,8 @@ func (b *Backend) ClearCounters(all bool) {
 		c.QueueCur = queued
 		c.Max, c.QueueMax = cur, queued
 	}
-	clear(&b.stats, b.active)
+	clear(&b.live.stats, b.live.cur)
 	for _, s := range b.servers {
-		clear(&s.stats, s.cur)
+		clear(&s.live.stats, s.live.cur)
 	}
 }

@@ -84,9 +84,8 @@ type Server struct {
 	checkStatus string
 	checkTime   time.Duration
 	lastChange  time.Time
-	cur         int
+	live        *load // shared with the same server in other generations
 	rrCurrent   int
-	stats       Counters
 	// conns are the client connections using the server, for
 	// "shutdown sessions server".
 	conns map[io.Closer]struct{}
@@ -96,6 +95,7 @@ func newServer(b *Backend, sc *config.Server) *Server {
 	s := &Server{
 		b:           b,
 		cfg:         sc,
+		live:        new(load),
 		addr:        sc.Addr,
 		weight:      sc.Weight,
 		maxConn:     sc.MaxConn,
@@ -148,8 +148,7 @@ func (s *Server) inherit(old *Server) {
 		s.addr, s.addrSet = old.addr, true
 	}
 	s.lastChange = old.lastChange
-	s.stats = old.stats
-	s.stats.Cur, s.stats.QueueCur = 0, 0
+	s.live = old.live // connections still on the old server count here too
 }
 
 // Name is the server's name.
@@ -175,7 +174,7 @@ func (s *Server) Release() {
 func (s *Server) Active() int {
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
-	return s.cur
+	return s.live.cur
 }
 
 // usable reports whether the server may get new connections, maxconn
@@ -184,7 +183,7 @@ func (s *Server) usable() bool {
 	return s.admin == Ready && s.health == Up && !s.agentDown && !s.processDown && s.weight > 0
 }
 
-func (s *Server) full() bool { return s.maxConn > 0 && s.cur >= s.maxConn }
+func (s *Server) full() bool { return s.maxConn > 0 && s.live.cur >= s.maxConn }
 
 // changed records a state change; b.mu is held.
 func (s *Server) changed() { s.lastChange = time.Now() }
@@ -192,10 +191,10 @@ func (s *Server) changed() { s.lastChange = time.Now() }
 // Transfer records bytes moved by one connection.
 func (s *Server) Transfer(in, out int64) {
 	s.b.mu.Lock()
-	s.stats.BytesIn += in
-	s.stats.BytesOut += out
-	s.b.stats.BytesIn += in
-	s.b.stats.BytesOut += out
+	s.live.stats.BytesIn += in
+	s.live.stats.BytesOut += out
+	s.b.live.stats.BytesIn += in
+	s.b.live.stats.BytesOut += out
 	s.b.mu.Unlock()
 }
 
@@ -204,15 +203,15 @@ func (s *Server) Transfer(in, out int64) {
 func (s *Server) ConnectFailed(retry, redispatch bool) {
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
-	s.stats.ConnErrors++
-	s.b.stats.ConnErrors++
+	s.live.stats.ConnErrors++
+	s.b.live.stats.ConnErrors++
 	if retry {
-		s.stats.Retries++
-		s.b.stats.Retries++
+		s.live.stats.Retries++
+		s.b.live.stats.Retries++
 	}
 	if redispatch {
-		s.stats.Redispatch++
-		s.b.stats.Redispatch++
+		s.live.stats.Redispatch++
+		s.b.live.stats.Redispatch++
 	}
 }
 
@@ -309,8 +308,8 @@ type State struct {
 func (s *Server) State() State {
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
-	c := s.stats
-	c.Cur = s.cur
+	c := s.live.stats
+	c.Cur = s.live.cur
 	return State{
 		Admin: s.admin, Health: s.health, AgentDown: s.agentDown, ProcessDown: s.processDown,
 		Weight: s.weight, WeightSet: s.weightSet, Addr: s.addr, AddrSet: s.addrSet,

@@ -256,7 +256,7 @@ func TestInherit(t *testing.T) {
 					t.Errorf("state %+v", st)
 				}
 			}},
-		{"counters kept, current ones not",
+		{"counters and current connections carried",
 			[]*config.Server{srv(t, 1, "a")},
 			func(b *Backend) {
 				s := acquire(t, b, client(1))
@@ -267,7 +267,7 @@ func TestInherit(t *testing.T) {
 			[]*config.Server{srv(t, 1, "a")}, "a",
 			func(t *testing.T, st State) {
 				c := st.Counters
-				if c.Total != 2 || c.Max != 2 || c.BytesIn != 5 || c.BytesOut != 6 || c.Cur != 0 {
+				if c.Total != 2 || c.Max != 2 || c.BytesIn != 5 || c.BytesOut != 6 || c.Cur != 1 {
 					t.Errorf("counters %+v", c)
 				}
 			}},
@@ -289,12 +289,30 @@ func TestInheritBackendCounters(t *testing.T) {
 	old := New(proxy(config.BalanceRoundRobin, srv(t, 1, "a")), nil)
 	held := acquire(t, old, client(1))
 	nb := New(proxy(config.BalanceRoundRobin, srv(t, 1, "a")), old)
-	if st := nb.Stats(); st.Total != 1 || st.Cur != 0 || nb.Active() != 0 {
+	if st := nb.Stats(); st.Total != 1 || st.Cur != 1 || nb.Active() != 1 {
 		t.Errorf("new backend stats %+v", st)
 	}
-	// The old connection ends on the old backend.
+	// The old connection ends on the old backend, and the new one sees it.
 	held.Release()
 	if old.Active() != 0 || nb.Active() != 0 {
 		t.Errorf("active old %d new %d", old.Active(), nb.Active())
+	}
+}
+
+// A reload must not make leastconn forget the connections accepted before
+// it: long-lived sessions (RDP) would otherwise pile onto one server.
+func TestLeastConnExactAcrossReload(t *testing.T) {
+	old := New(proxy(config.BalanceLeastConn, srv(t, 1, "a"), srv(t, 2, "b")), nil)
+	for i := 0; i < 4; i++ {
+		if s := acquire(t, old, client(i)); s.Name() != "a" && s.Name() != "b" {
+			t.Fatalf("picked %s", s.Name())
+		}
+	}
+	nb := New(proxy(config.BalanceLeastConn, srv(t, 1, "a"), srv(t, 2, "b"), srv(t, 3, "c")), old)
+	// a and b hold 2 each from before the reload: c gets the next two.
+	for i := 0; i < 2; i++ {
+		if s := acquire(t, nb, client(10+i)); s.Name() != "c" {
+			t.Fatalf("pick %d after reload went to %s, want c", i, s.Name())
+		}
 	}
 }

@@ -134,6 +134,9 @@ type Proxy struct {
 	Retries  int      `json:"retries"` // default 3
 	// Redispatch is "option redispatch": a retry may go to another server.
 	Redispatch bool `json:"redispatch"`
+	// LoadServerState is "load-server-state-from-file global": at start,
+	// the servers take the state saved in the global server-state-file.
+	LoadServerState bool `json:"load_server_state,omitempty"`
 
 	ForwardFor *ForwardFor `json:"forward_for,omitempty"` // option forwardfor
 

@@ -507,6 +507,26 @@ func (p *parser) retries(s *stmt) error {
 	return err
 }
 
+// loadServerState reads "load-server-state-from-file global|none". The
+// "local" form (one file per backend under server-state-base) is refused.
+func (p *parser) loadServerState(s *stmt) error {
+	v, err := oneArg(s, "'global' or 'none'")
+	if err != nil {
+		return err
+	}
+	switch v {
+	case "global":
+		p.cur.LoadServerState = true
+	case "none":
+		p.cur.LoadServerState = false
+	case "local":
+		return fmt.Errorf("'load-server-state-from-file local' is not supported; use 'global' with the global 'server-state-file'")
+	default:
+		return fmt.Errorf("'load-server-state-from-file' expects 'global' or 'none', not '%s'", v)
+	}
+	return nil
+}
+
 func (p *parser) redispatch(s *stmt) error {
 	if err := noArg(s); err != nil {
 		return err

@@ -40,12 +40,13 @@ type Result struct {
 // HAProxy's turn-around timer.
 const maxTurnAround = time.Second
 
-// Forward connects client to a server of be (whose configuration is p) and
+// Forward connects client, accepted by frontend fe, to a server of be and
 // copies bytes both ways until both directions end. src and dst are the
 // client's addresses (from its PROXY header when it had one): a server
 // with send-proxy gets them. client is closed when Forward returns.
-func Forward(ctx context.Context, client net.Conn, src, dst net.Addr, be *backend.Backend, p *config.Proxy) Result {
+func Forward(ctx context.Context, client net.Conn, src, dst net.Addr, be *backend.Backend, fe *config.Proxy) Result {
 	defer client.Close()
+	p := be.Proxy()
 	res := Result{Backend: be.Name(), Tc: -1, Term: "--"}
 	server, s := connect(ctx, be, p, src, dst, &res)
 	if server == nil {
@@ -54,7 +55,7 @@ func Forward(ctx context.Context, client net.Conn, src, dst net.Addr, be *backen
 	defer s.Release()
 	s.Track(client)
 	defer s.Untrack(client)
-	res.BytesFromClient, res.BytesFromServer, res.Term = Tunnel(client, server, IdleTimeout(p))
+	res.BytesFromClient, res.BytesFromServer, res.Term = Tunnel(client, server, IdleTimeout(fe, p))
 	s.Transfer(res.BytesFromClient, res.BytesFromServer)
 	return res
 }
@@ -135,20 +136,21 @@ func isTimeout(err error) bool {
 }
 
 // IdleTimeout is how long a tcp-mode connection may stay without traffic
-// in either direction: "timeout tunnel" when set, else the shorter of
-// "timeout client" and "timeout server"; 0 means never.
-func IdleTimeout(p *config.Proxy) time.Duration {
-	t := p.Timeouts
-	if t.Tunnel > 0 {
-		return t.Tunnel
+// in either direction: the backend's "timeout tunnel" when set, else the
+// shorter of the frontend's "timeout client" and the backend's "timeout
+// server"; 0 means never.
+func IdleTimeout(fe, be *config.Proxy) time.Duration {
+	if t := be.Timeouts.Tunnel; t > 0 {
+		return t
 	}
+	client, server := fe.Timeouts.Client, be.Timeouts.Server
 	switch {
-	case t.Client == 0:
-		return t.Server
-	case t.Server == 0:
-		return t.Client
+	case client == 0:
+		return server
+	case server == 0:
+		return client
 	}
-	return min(t.Client, t.Server)
+	return min(client, server)
 }
 
 // SendProxyHeader writes a PROXY header of that version (0 = none) for a

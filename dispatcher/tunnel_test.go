@@ -232,8 +232,21 @@ func TestIdleTimeout(t *testing.T) {
 	} {
 		p := tcpProxy()
 		p.Timeouts.Tunnel, p.Timeouts.Client, p.Timeouts.Server = tc.tunnel, tc.client, tc.server
-		if got := IdleTimeout(p); got != tc.want {
+		if got := IdleTimeout(p, p); got != tc.want {
 			t.Errorf("IdleTimeout(tunnel %d client %d server %d) = %d, want %d", tc.tunnel, tc.client, tc.server, got, tc.want)
 		}
+	}
+}
+
+func TestIdleTimeoutSides(t *testing.T) {
+	fe, be := tcpProxy(), tcpProxy()
+	fe.Timeouts.Client, fe.Timeouts.Server = 3, 100 // a frontend's server timeout does not apply
+	be.Timeouts.Client, be.Timeouts.Server = 100, 5 // nor a backend's client timeout
+	if got := IdleTimeout(fe, be); got != 3 {
+		t.Errorf("IdleTimeout = %d, want the frontend's client timeout 3", got)
+	}
+	be.Timeouts.Tunnel = 7
+	if got := IdleTimeout(fe, be); got != 7 {
+		t.Errorf("IdleTimeout = %d, want the backend's tunnel timeout 7", got)
 	}
 }

@@ -30,14 +30,15 @@ type Appliance interface {
 // Info is about the master and its children, for "show info" and
 // "show proc".
 type Info struct {
-	Version    string
-	PID        int
-	Started    time.Time
-	MaxConn    int // global maxconn as applied
-	MaxSock    int // descriptor limit
-	Reloads    int
-	Processes  []ProcessInfo
-	Generation int // configuration generation, counts reloads from 1
+	Version     string
+	ReleaseDate string // "show info" Release_date, e.g. "2025/01/31"; may be empty
+	PID         int
+	Started     time.Time
+	MaxConn     int // global maxconn as applied
+	MaxSock     int // descriptor limit
+	Reloads     int
+	Processes   []ProcessInfo
+	Generation  int // configuration generation, counts reloads from 1
 }
 
 // ProcessInfo is one child process.
@@ -64,9 +65,9 @@ type Snapshot struct {
 type ProxyStats struct {
 	Name     string
 	ID       int
-	Frontend *FrontendStats   // nil when the proxy is not a frontend or does not run here
+	Frontend *FrontendStats    // nil when the proxy is not a frontend or does not run here
 	Backend  *backend.Counters // nil when it is not a backend or does not run here
-	Servers  []ServerStats      // in id order, with the backend part
+	Servers  []ServerStats     // in id order, with the backend part
 }
 
 // FrontendStats are a frontend's counters.
@@ -115,15 +116,19 @@ type Change struct {
 	// Frontend names the frontend for SetMaxConnFrontend.
 	Frontend string
 
-	Admin              *backend.Admin
-	Health             *backend.Health
-	AgentUp            *bool
-	Weight             *int    // absolute weight, already computed from "N%"
-	Addr               *string // "IP" or "IP:PORT", validated
-	MaxConnServer      *int
-	MaxConnFrontend    *int
-	MaxConnGlobal      *int
-	ShutdownSessions   bool // close the server's established connections
-	ClearCounters      bool // "clear counters": max values and rates
-	ClearCountersAll   bool // "clear counters all": every counter
+	Admin            *backend.Admin
+	Health           *backend.Health
+	AgentUp          *bool
+	Weight           *int    // absolute weight, already computed from "N%"
+	Addr             *string // "IP" or "IP:PORT", validated
+	MaxConnServer    *int
+	MaxConnFrontend  *int
+	MaxConnGlobal    *int
+	// Check is a health-check result: the master runs every check once and
+	// shares what it finds with every process.
+	Check *backend.CheckState `json:"check,omitempty"`
+
+	ShutdownSessions bool // close the server's established connections
+	ClearCounters    bool // "clear counters": max values and rates
+	ClearCountersAll bool // "clear counters all": every counter
 }

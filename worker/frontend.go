@@ -112,7 +112,7 @@ func (fe *frontend) forward(conn net.Conn, src, dst net.Addr, accepted time.Time
 		fe.log.Warn("no backend for connection", "frontend", fe.proxy.Name)
 		return
 	}
-	res := dispatcher.Forward(context.Background(), conn, src, dst, fe.backend, fe.beProxy)
+	res := dispatcher.Forward(context.Background(), conn, src, dst, fe.backend, fe.proxy)
 	fe.counters.bytesIn.Add(res.BytesFromClient)
 	fe.counters.bytesOut.Add(res.BytesFromServer)
 	if res.Server == "" {

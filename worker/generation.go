@@ -168,12 +168,11 @@ func (g *generation) accessLog(p *config.Proxy) (*accesslog.Logger, error) {
 	return l, nil
 }
 
-// start runs the generation's background work (health checks).
+// start runs the generation's background work. Health checks are not
+// part of it: the master runs each once and sends the results to every
+// process.
 func (g *generation) start(ctx context.Context) {
-	ctx, g.stopAll = context.WithCancel(ctx)
-	for _, b := range g.backends {
-		go b.RunChecks(ctx, g.log)
-	}
+	_, g.stopAll = context.WithCancel(ctx)
 }
 
 // setProcessAlive tells every backend that process n died or is ready.

@@ -93,6 +93,8 @@ func (g *generation) apply(c runtimeapi.Change) error {
 		s.SetAdmin(*c.Admin)
 	case c.Health != nil:
 		s.SetHealth(*c.Health)
+	case c.Check != nil:
+		s.SetCheckState(*c.Check)
 	case c.AgentUp != nil:
 		s.SetAgent(*c.AgentUp)
 	case c.Weight != nil:
