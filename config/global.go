@@ -331,6 +331,7 @@ func (p *parser) tuneMaxAccept(s *stmt) error {
 		return fmt.Errorf("'tune.maxaccept' must be -1 (no limit) or a positive number")
 	}
 	p.global.MaxAccept = n
+	p.warnf(s.pos, "'tune.maxaccept' has no effect: each sluice listener has its own accept loop, which accepts one connection per wakeup")
 	return p.once(s, s.name)
 }
 
@@ -340,6 +341,7 @@ func (p *parser) tuneBufSize(s *stmt) error {
 		return err
 	}
 	p.global.BufSize = n
+	p.warnf(s.pos, "'tune.bufsize' has no effect: sluice moves tcp-mode bytes with splice(2) or 32 KiB buffers, and bounds HTTP headers with its own limit")
 	return p.once(s, s.name)
 }
 

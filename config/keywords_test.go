@@ -58,7 +58,10 @@ func TestGlobalKeywords(t *testing.T) {
     pidfile /run/sluice.pid
     daemon
     master-worker no-exit-on-failure
-` + lst},
+` + lst, warns: []string{
+			"t.cfg:13: warning: 'tune.maxaccept' has no effect: each sluice listener has its own accept loop, which accepts one connection per wakeup",
+			"t.cfg:14: warning: 'tune.bufsize' has no effect: sluice moves tcp-mode bytes with splice(2) or 32 KiB buffers, and bounds HTTP headers with its own limit",
+		}},
 		{name: "uid and gid", cfg: "global\n    uid 10\n    gid 20\n" + lst},
 		{name: "global with an argument", cfg: "global foo\n" + lst, errs: []string{"t.cfg:1: 'global' takes no argument (got 'foo')"}},
 
