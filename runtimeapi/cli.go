@@ -3,6 +3,7 @@ package runtimeapi
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"strings"
@@ -57,6 +58,7 @@ type command struct {
 	help  string
 	level level
 	run   func(ctx context.Context, s *session, args []string) string
+	words []string // name split into words, set by newCLI
 }
 
 // cli runs the commands of one stats socket. Its connections share it.
@@ -65,6 +67,7 @@ type cli struct {
 	log      *slog.Logger
 	now      func() time.Time
 	commands []command
+	maxWords int // the most words a command name has
 }
 
 func newCLI(app Appliance, log *slog.Logger) *cli {
@@ -73,30 +76,34 @@ func newCLI(app Appliance, log *slog.Logger) *cli {
 	}
 	c := &cli{app: app, log: log, now: time.Now}
 	c.commands = []command{
-		{"help", "[<command>]", "list matching or all commands", levelUser, c.help},
-		{"prompt", "", "toggle interactive mode with prompt", levelUser, c.togglePrompt},
-		{"quit", "", "disconnect", levelUser, c.quit},
-		{"operator", "", "lower the level of the current CLI session to operator", levelUser, c.lowerLevel(levelOperator)},
-		{"user", "", "lower the level of the current CLI session to user", levelUser, c.lowerLevel(levelUser)},
-		{"show cli level", "", "display the level of the current CLI session", levelUser, c.showLevel},
-		{"set timeout cli", "<delay>", "change this session's idle timeout (seconds)", levelUser, c.setTimeout},
-		{"show info", "[typed]", "report information about the running processes", levelUser, c.showInfo},
-		{"show stat", "[{<iid>|<proxy>} <type> <sid>] [typed] [up|no-maint]", "report counters for each proxy and server", levelUser, c.showStat},
-		{"show servers state", "[<backend>]", "dump volatile server information (all or for a single backend)", levelUser, c.showServersState},
-		{"show backend", "", "list backends", levelUser, c.showBackend},
-		{"show proc", "", "show the master and its child processes", levelUser, c.showProc},
-		{"show sess", "", "list the established sessions of every process", levelOperator, c.showSess},
-		{"get weight", "<bk>/<srv>", "report a server's current weight", levelUser, c.getWeight},
-		{"set weight", "<bk>/<srv> (<weight>|<weight>%)", "change a server's weight (deprecated, use 'set server')", levelAdmin, c.setWeight},
-		{"set server", "<bk>/<srv> [state|health|agent|weight|addr] <value>", "change a server's state, weight or address", levelAdmin, c.setServer},
-		{"enable server", "<bk>/<srv>", "enable a disabled server (use 'set server' instead)", levelAdmin, c.enableServer(true)},
-		{"disable server", "<bk>/<srv>", "disable a server for maintenance (use 'set server' instead)", levelAdmin, c.enableServer(false)},
-		{"set maxconn frontend", "<frontend> <value>", "change a frontend's maxconn setting", levelAdmin, c.setMaxConnFrontend},
-		{"set maxconn server", "<bk>/<srv> <value>", "change a server's maxconn setting", levelAdmin, c.setMaxConnServer},
-		{"set maxconn global", "<value>", "change the per-process maxconn setting", levelAdmin, c.setMaxConnGlobal},
-		{"shutdown sessions server", "<bk>/<srv>", "kill sessions on a server", levelAdmin, c.shutdownSessions},
-		{"clear counters", "", "clear max statistics counters", levelOperator, c.clearCounters(false)},
-		{"clear counters all", "", "clear all statistics counters", levelAdmin, c.clearCounters(true)},
+		{name: "help", args: "[<command>]", help: "list matching or all commands", level: levelUser, run: c.help},
+		{name: "prompt", args: "", help: "toggle interactive mode with prompt", level: levelUser, run: c.togglePrompt},
+		{name: "quit", args: "", help: "disconnect", level: levelUser, run: c.quit},
+		{name: "operator", args: "", help: "lower the level of the current CLI session to operator", level: levelUser, run: c.lowerLevel(levelOperator)},
+		{name: "user", args: "", help: "lower the level of the current CLI session to user", level: levelUser, run: c.lowerLevel(levelUser)},
+		{name: "show cli level", args: "", help: "display the level of the current CLI session", level: levelUser, run: c.showLevel},
+		{name: "set timeout cli", args: "<delay>", help: "change this session's idle timeout (seconds)", level: levelUser, run: c.setTimeout},
+		{name: "show info", args: "[typed]", help: "report information about the running processes", level: levelUser, run: c.showInfo},
+		{name: "show stat", args: "[{<iid>|<proxy>} <type> <sid>] [typed] [up|no-maint]", help: "report counters for each proxy and server", level: levelUser, run: c.showStat},
+		{name: "show servers state", args: "[<backend>]", help: "dump volatile server information (all or for a single backend)", level: levelUser, run: c.showServersState},
+		{name: "show backend", args: "", help: "list backends", level: levelUser, run: c.showBackend},
+		{name: "show proc", args: "", help: "show the master and its child processes", level: levelUser, run: c.showProc},
+		{name: "show sess", args: "", help: "list the established sessions of every process", level: levelOperator, run: c.showSess},
+		{name: "get weight", args: "<bk>/<srv>", help: "report a server's current weight", level: levelUser, run: c.getWeight},
+		{name: "set weight", args: "<bk>/<srv> (<weight>|<weight>%)", help: "change a server's weight (deprecated, use 'set server')", level: levelAdmin, run: c.setWeight},
+		{name: "set server", args: "<bk>/<srv> [state|health|agent|weight|addr] <value>", help: "change a server's state, weight or address", level: levelAdmin, run: c.setServer},
+		{name: "enable server", args: "<bk>/<srv>", help: "enable a disabled server (use 'set server' instead)", level: levelAdmin, run: c.enableServer(true)},
+		{name: "disable server", args: "<bk>/<srv>", help: "disable a server for maintenance (use 'set server' instead)", level: levelAdmin, run: c.enableServer(false)},
+		{name: "set maxconn frontend", args: "<frontend> <value>", help: "change a frontend's maxconn setting", level: levelAdmin, run: c.setMaxConnFrontend},
+		{name: "set maxconn server", args: "<bk>/<srv> <value>", help: "change a server's maxconn setting", level: levelAdmin, run: c.setMaxConnServer},
+		{name: "set maxconn global", args: "<value>", help: "change the per-process maxconn setting", level: levelAdmin, run: c.setMaxConnGlobal},
+		{name: "shutdown sessions server", args: "<bk>/<srv>", help: "kill sessions on a server", level: levelAdmin, run: c.shutdownSessions},
+		{name: "clear counters", args: "", help: "clear max statistics counters", level: levelOperator, run: c.clearCounters(false)},
+		{name: "clear counters all", args: "", help: "clear all statistics counters", level: levelAdmin, run: c.clearCounters(true)},
+	}
+	for i := range c.commands {
+		c.commands[i].words = strings.Fields(c.commands[i].name)
+		c.maxWords = max(c.maxWords, len(c.commands[i].words))
 	}
 	return c
 }
@@ -145,29 +152,44 @@ func splitLine(line string) [][]string {
 	return cmds
 }
 
-// execLine runs the commands of one input line and returns the answer.
-// Each command's output is followed by an empty line, or by the prompt in
-// interactive mode, as HAProxy does. "quit" ends at once; leaving
-// interactive mode closes the connection after the line.
+// execLine runs the commands of one input line and returns the answer;
+// see runLine.
 func (c *cli) execLine(ctx context.Context, s *session, line string) string {
+	var out strings.Builder
+	c.runLine(ctx, s, line, &out)
+	return out.String()
+}
+
+// runLine runs the commands of one input line, writing each answer as
+// soon as it is ready so that a long ';' chain is never held in memory.
+// Each answer is followed by an empty line, or by the prompt in
+// interactive mode, as HAProxy does; each command gets the session's
+// timeout. "quit" ends at once.
+func (c *cli) runLine(ctx context.Context, s *session, line string, w io.Writer) error {
 	cmds := splitLine(line)
 	if len(cmds) == 0 {
 		cmds = [][]string{nil} // an empty line still gets its terminator
 	}
-	var out strings.Builder
 	for _, args := range cmds {
-		text := c.exec(ctx, s, args)
-		if s.quit {
-			break
+		timeout := s.timeout
+		if timeout <= 0 {
+			timeout = defaultTimeout
 		}
-		out.WriteString(noEmptyLines(text))
+		cmdCtx, cancel := context.WithTimeout(ctx, timeout)
+		text := c.exec(cmdCtx, s, args)
+		cancel()
+		if s.quit {
+			return nil
+		}
+		end := "\n"
 		if s.prompt {
-			out.WriteString("\n> ")
-		} else {
-			out.WriteString("\n")
+			end = "\n> "
+		}
+		if _, err := io.WriteString(w, noEmptyLines(text)+end); err != nil {
+			return err
 		}
 	}
-	return out.String()
+	return nil
 }
 
 // exec runs one command.
@@ -190,7 +212,7 @@ func (c *cli) lookup(args []string) (*command, []string) {
 	var best *command
 	bestLen := 0
 	for i := range c.commands {
-		words := strings.Fields(c.commands[i].name)
+		words := c.commands[i].words
 		if len(words) <= bestLen || len(words) > len(args) {
 			continue
 		}
@@ -217,9 +239,9 @@ func equalWords(a, b []string) bool {
 // share its first words, so the answer says what was expected.
 func (c *cli) unknown(s *session, args []string) string {
 	var near []string
-	for n := len(args); n > 0 && len(near) == 0; n-- {
+	for n := min(len(args), c.maxWords); n > 0 && len(near) == 0; n-- {
 		for _, cmd := range c.commands {
-			words := strings.Fields(cmd.name)
+			words := cmd.words
 			if cmd.level <= s.level && len(words) >= n && equalWords(args[:n], words[:n]) {
 				near = append(near, cmd.name)
 			}

@@ -116,14 +116,14 @@ type Change struct {
 	// Frontend names the frontend for SetMaxConnFrontend.
 	Frontend string
 
-	Admin            *backend.Admin
-	Health           *backend.Health
-	AgentUp          *bool
-	Weight           *int    // absolute weight, already computed from "N%"
-	Addr             *string // "IP" or "IP:PORT", validated
-	MaxConnServer    *int
-	MaxConnFrontend  *int
-	MaxConnGlobal    *int
+	Admin           *backend.Admin
+	Health          *backend.Health
+	AgentUp         *bool
+	Weight          *int    // absolute weight, already computed from "N%"
+	Addr            *string // "IP" or "IP:PORT", validated
+	MaxConnServer   *int
+	MaxConnFrontend *int
+	MaxConnGlobal   *int
 	// Check is a health-check result: the master runs every check once and
 	// shares what it finds with every process.
 	Check *backend.CheckState `json:"check,omitempty"`

@@ -115,11 +115,7 @@ func (c *cli) serveConn(ctx context.Context, conn net.Conn, lvl level, timeout t
 			}
 			return
 		}
-		cmdCtx, cancel := context.WithTimeout(ctx, s.timeout)
-		out := c.execLine(cmdCtx, s, line)
-		cancel()
-		conn.SetWriteDeadline(time.Now().Add(s.timeout))
-		if _, err := io.WriteString(conn, out); err != nil {
+		if err := c.runLine(ctx, s, line, deadlineWriter{conn, s}); err != nil {
 			return
 		}
 		if s.quit || !s.prompt {
@@ -127,6 +123,18 @@ func (c *cli) serveConn(ctx context.Context, conn net.Conn, lvl level, timeout t
 			return
 		}
 	}
+}
+
+// deadlineWriter gives each write to a connection the session's timeout,
+// so that a client that stops reading cannot hold the connection.
+type deadlineWriter struct {
+	conn net.Conn
+	s    *session
+}
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	w.conn.SetWriteDeadline(time.Now().Add(w.s.timeout))
+	return w.conn.Write(p)
 }
 
 // readLine reads one line without its end, at most max bytes. A last line
