@@ -16,6 +16,13 @@ type checks struct {
 	cancel   context.CancelFunc
 }
 
+// startServices (re)starts what the master itself runs for cfg: the health
+// checks and the stats pages.
+func (m *Master) startServices(ctx context.Context, cfg *config.Config) {
+	m.startChecks(ctx, cfg)
+	m.pages.serve(m, cfg)
+}
+
 // startChecks (re)starts the checks for cfg. Servers keep their check state
 // across reloads, matched like every other live state.
 func (m *Master) startChecks(ctx context.Context, cfg *config.Config) {

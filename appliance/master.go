@@ -73,6 +73,7 @@ type Master struct {
 	restart    chan *child // restarts scheduled by handle, run by the loop
 	statsSocks statsSockets
 	checks     checks
+	pages      statsPages
 	cliPath    string // the master CLI socket (-S), "" for none
 }
 
@@ -172,6 +173,7 @@ func New(ctx context.Context, cfg *config.Config, files []string, exe string, lo
 func (m *Master) Run(ctx context.Context) error {
 	defer m.sockets.closeAll()
 	defer m.statsSocks.closeAll()
+	defer m.pages.closeAll()
 	defer close(m.done)
 	if pf := m.cfg.Global.PidFile; pf != "" {
 		if err := os.WriteFile(pf, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
@@ -195,7 +197,7 @@ func (m *Master) Run(ctx context.Context) error {
 
 	restart := make(chan *child)
 	m.restart = restart
-	m.startChecks(ctx, m.cfg)
+	m.startServices(ctx, m.cfg)
 	for {
 		select {
 		case <-ctx.Done():

@@ -53,7 +53,7 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 	if why != "" {
 		err := m.replaceProcesses(cfg, certs, restart, why)
 		if err == nil {
-			m.startChecks(ctx, cfg)
+			m.startServices(ctx, cfg)
 		}
 		return err
 	}
@@ -103,7 +103,7 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 		return fmt.Errorf("reload: %v", refused)
 	}
 	m.sockets.prune(cfg)
-	m.startChecks(ctx, cfg)
+	m.startServices(ctx, cfg)
 	m.reloads++
 	m.log.Info("configuration reloaded", "files", m.files)
 	return nil

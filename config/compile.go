@@ -41,6 +41,7 @@ func (p *parser) compile() *Config {
 	p.assignIDs()
 	targets := p.checkReferences()
 	p.assignProcesses(targets)
+	p.statsProxies()
 	p.resolveAddresses()
 	p.localProcesses()
 	p.checkCerts()
@@ -487,4 +488,28 @@ func dedupe(diags []Diagnostic) []Diagnostic {
 		}
 	}
 	return out
+}
+
+// statsProxies checks the proxies that serve the statistics page and takes
+// them out of the child processes: the master serves the page, because it
+// alone sees every process.
+func (p *parser) statsProxies() {
+	for _, d := range p.proxies {
+		if d.Stats == nil || d.Disabled {
+			continue
+		}
+		switch {
+		case d.Mode != ModeHTTP:
+			p.errorf(d.Pos, "%s: the stats page needs 'mode http'", d.label())
+		case len(d.Servers) > 0 || d.DefaultBackend != "" || len(d.UseBackends) > 0:
+			p.errorf(d.Pos, "%s: sluice serves the stats page from the master, in a proxy of its own: move the servers and backends of this proxy to another one", d.label())
+		}
+		for _, b := range d.Binds {
+			if b.SSL {
+				p.errorf(b.Pos, "bind %s: ssl on the stats page's bind is not supported; serve it on a local or private address", b.Addr.Text)
+			}
+			b.Processes = nil
+		}
+		d.Processes = nil
+	}
 }

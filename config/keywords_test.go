@@ -458,3 +458,23 @@ func TestEveryErrorHasALine(t *testing.T) {
 		}
 	}
 }
+
+func TestStatsPageKeywords(t *testing.T) {
+	const page = "listen stats\n    mode http\n    bind 127.0.0.1:8404\n"
+	runCases(t, []loadCase{
+		{name: "page", cfg: page + "    stats enable\n    stats uri /stats\n    stats refresh 10s\n" + lst},
+		{name: "uri alone enables it", cfg: page + "    stats uri /s\n" + lst},
+		{name: "uri without slash", cfg: page + "    stats uri stats\n" + lst,
+			errs: []string{"t.cfg:4: 'stats uri' expects a path starting with '/', got 'stats'"}},
+		{name: "refresh not a time", cfg: page + "    stats refresh soon\n" + lst,
+			errs: []string{"t.cfg:4: 'stats refresh' expects a time such as 30s (a number with an optional unit: us, ms, s, m, h or d), got 'soon'"}},
+		{name: "tcp mode", cfg: "listen stats\n    bind 127.0.0.1:8404\n    stats enable\n" + lst,
+			errs: []string{"t.cfg:1: listen 'stats': the stats page needs 'mode http'"}},
+		{name: "with servers", cfg: page + "    stats enable\n    server s 127.0.0.1:80\n" + lst,
+			errs: []string{"t.cfg:1: listen 'stats': sluice serves the stats page from the master, in a proxy of its own: move the servers and backends of this proxy to another one"}},
+		{name: "ssl bind", cfg: "listen stats\n    mode http\n    bind 127.0.0.1:8404 ssl crt testdata/site.pem\n    stats enable\n" + lst,
+			errs: []string{"t.cfg:3: bind 127.0.0.1:8404: ssl on the stats page's bind is not supported; serve it on a local or private address"}},
+		{name: "auth refused", cfg: page + "    stats auth admin:secret\n" + lst,
+			errs: []string{"t.cfg:4: 'stats auth' is not supported"}},
+	})
+}

@@ -146,8 +146,20 @@ type Proxy struct {
 	// LogFormat is "tcplog", "httplog" or "" (HAProxy's short default).
 	LogFormat string `json:"log_format,omitempty"`
 
+	// Stats is the statistics page ("stats enable", "stats uri",
+	// "stats refresh"). A proxy with it serves only the page, from the
+	// master, which sees every process: it has no servers and runs in no
+	// child process.
+	Stats *StatsPage `json:"stats,omitempty"`
+
 	Disabled bool `json:"disabled"`
 	Pos      Pos  `json:"pos"`
+}
+
+// StatsPage is a proxy's statistics page.
+type StatsPage struct {
+	URI     string        `json:"uri"`     // default "/haproxy?stats", as HAProxy
+	Refresh time.Duration `json:"refresh"` // 0 = no automatic refresh
 }
 
 // ForwardFor is "option forwardfor [except NET] [header NAME] [if-none]".

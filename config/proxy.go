@@ -527,6 +527,34 @@ func (p *parser) loadServerState(s *stmt) error {
 	return nil
 }
 
+// statsPage reads "stats enable", "stats uri PATH" and "stats refresh T";
+// each enables the page, as in HAProxy.
+func (p *parser) statsPage(s *stmt) error {
+	if p.cur.Stats == nil {
+		p.cur.Stats = &StatsPage{URI: "/haproxy?stats"}
+	} else {
+		st := *p.cur.Stats // defaults sections share the pointer until here
+		p.cur.Stats = &st
+	}
+	switch s.name {
+	case "stats enable":
+		return noArg(s)
+	case "stats uri":
+		uri, err := oneArg(s, "a URI prefix such as /stats")
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(uri, "/") {
+			return fmt.Errorf("'stats uri' expects a path starting with '/', got '%s'", uri)
+		}
+		p.cur.Stats.URI = uri
+		return nil
+	}
+	d, err := timeArg(s)
+	p.cur.Stats.Refresh = d
+	return err
+}
+
 func (p *parser) redispatch(s *stmt) error {
 	if err := noArg(s); err != nil {
 		return err
