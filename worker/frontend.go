@@ -134,8 +134,10 @@ func (fe *frontend) handshakeTimeout() time.Duration {
 // start with, within timeout. A missing or malformed header is an error.
 func readProxyHeader(c net.Conn, timeout time.Duration) (*proxyproto.Conn, error) {
 	pc := proxyproto.NewConn(c, proxyproto.WithPolicy(proxyproto.REQUIRE), proxyproto.SetReadHeaderTimeout(timeout))
-	// A zero-length read processes the header and reports its error.
-	if _, err := pc.Read(nil); err != nil {
+	// A zero-length read processes the header and reports its error. A
+	// valid header followed by the end of the stream is not a header error:
+	// the connection simply ends after it.
+	if _, err := pc.Read(nil); err != nil && (!errors.Is(err, io.EOF) || pc.ProxyHeader() == nil) {
 		return nil, fmt.Errorf("read PROXY header: %w", err)
 	}
 	return pc, nil
