@@ -305,3 +305,86 @@ func TestStateSurvivesReloadAndRestart(t *testing.T) {
 	rs.start(t)
 	check("after a restart")
 }
+
+// rssKiB sums the resident memory of the master and its children.
+func rssKiB(t *testing.T, in *instance) int {
+	t.Helper()
+	total := 0
+	pids := []int{in.cmd.Process.Pid}
+	for _, pid := range in.children(t) {
+		pids = append(pids, pid)
+	}
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				var kb int
+				fmt.Sscan(v, &kb)
+				total += kb
+			}
+		}
+	}
+	return total
+}
+
+// flood sends n commands, valid and invalid, over interactive sessions of
+// 500 commands each, and reads every answer.
+func flood(t *testing.T, sock string, n int) {
+	t.Helper()
+	cmds := []string{
+		"show info", "show stat", "get weight worker/a", "set server worker/b weight 3",
+		"set server worker/b weight 1", "show servers state", "show sess",
+		"set server worker/nosuch state drain", "set server worker/a weight 9999",
+		"bogus command", "set server", "show stat -1 4 -1", "clear counters",
+		"set maxconn global 99999999", "disable server worker/zz", "help",
+	}
+	for sent := 0; sent < n; {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(60 * time.Second))
+		read := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(io.Discard, c)
+			read <- err
+		}()
+		w := bufio.NewWriter(c)
+		w.WriteString("prompt\n")
+		for i := 0; i < 500 && sent < n; i++ {
+			w.WriteString(cmds[sent%len(cmds)] + "\n")
+			sent++
+		}
+		w.WriteString("quit\n")
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-read; err != nil {
+			t.Fatalf("reading the answers: %v", err)
+		}
+		c.Close()
+	}
+}
+
+// TestCommandFloodKeepsMemory: automation sends commands at high rates,
+// many of them wrong; error paths must not leak.
+func TestCommandFloodKeepsMemory(t *testing.T) {
+	rs := startRuntime(t)
+	flood(t, rs.admin, 2000) // warm up: buffers, pools, goroutine stacks
+	before := rssKiB(t, rs.in)
+	flood(t, rs.admin, 20000)
+	after := rssKiB(t, rs.in)
+
+	t.Logf("RSS of all processes: %d KiB before, %d KiB after 20,000 commands (%+d KiB)", before, after, after-before)
+	if after-before > 16*1024 {
+		t.Fatalf("memory grew by %d KiB over 20,000 commands", after-before)
+	}
+	// And nothing changed that should not have.
+	expectAnswer(t, rs.admin, "get weight worker/a", "1 (initial 1)")
+	if out := strings.TrimSpace(statsCmd(t, rs.admin, "set maxconn global 99999999")); out == "" {
+		t.Fatal("set maxconn global above the descriptor limit was accepted silently")
+	}
+}
