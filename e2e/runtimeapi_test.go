@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -387,4 +388,95 @@ func TestCommandFloodKeepsMemory(t *testing.T) {
 	if out := strings.TrimSpace(statsCmd(t, rs.admin, "set maxconn global 99999999")); out == "" {
 		t.Fatal("set maxconn global above the descriptor limit was accepted silently")
 	}
+}
+
+// heldOn opens connections until one is served by server name, and returns
+// it with its reader.
+func (rs *runtimeSetup) heldOn(t *testing.T, name string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		c := dialTLS(t, rs.port, "")
+		r := bufio.NewReader(c)
+		if ask(t, c, r) == name {
+			return c, r
+		}
+		c.Close()
+	}
+	t.Fatalf("no connection reached server %s", name)
+	return nil, nil
+}
+
+func TestEveryCommandThroughTheSocket(t *testing.T) {
+	rs := startRuntime(t)
+	excludes := func(what string, out map[string]int) {
+		t.Helper()
+		if out["a"] != 0 {
+			t.Fatalf("%s: a still got connections: %v", what, out)
+		}
+	}
+	for _, tc := range []struct{ off, on string }{
+		{"set server worker/a health down", "set server worker/a health up"},
+		{"set server worker/a health stopping", "set server worker/a health up"},
+		{"set server worker/a agent down", "set server worker/a agent up"},
+		{"disable server worker/a", "enable server worker/a"},
+		{"set weight worker/a 0", "set weight worker/a 100%"},
+	} {
+		expectAnswer(t, rs.admin, tc.off, "")
+		excludes(tc.off, rs.servers(t, 10))
+		expectAnswer(t, rs.admin, tc.on, "")
+		if seen := rs.servers(t, 20); seen["a"] == 0 {
+			t.Fatalf("after %q, a gets nothing: %v", tc.on, seen)
+		}
+	}
+
+	// Limits show in show stat (summed over the two worker processes).
+	expectAnswer(t, rs.admin, "set maxconn server worker/b 7", "")
+	expectAnswer(t, rs.admin, "set maxconn frontend worker 5", "")
+	rows := showStat(t, rs.admin)
+	if rows["worker/b"]["slim"] != "14" || rows["worker/FRONTEND"]["slim"] != "10" {
+		t.Fatalf("slim: server %q frontend %q, want 14 and 10", rows["worker/b"]["slim"], rows["worker/FRONTEND"]["slim"])
+	}
+
+	// shutdown sessions closes what a server holds; show sess lists it first.
+	held, r := rs.heldOn(t, "b")
+	if out := statsCmd(t, rs.admin, "show sess"); !strings.Contains(out, "fe=worker") {
+		t.Fatalf("show sess does not list the held session:\n%s", out)
+	}
+	expectAnswer(t, rs.admin, "shutdown sessions server worker/b", "")
+	held.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := r.ReadString('\n'); err == nil || isTimeout(err) {
+		t.Fatalf("the session survived shutdown sessions (%v)", err)
+	}
+	held.Close()
+
+	expectAnswer(t, rs.admin, "clear counters all", "")
+	if got := showStat(t, rs.admin)["worker/b"]["stot"]; got != "0" {
+		t.Fatalf("stot after clear counters all: %q", got)
+	}
+	info := statsCmd(t, rs.admin, "show info")
+	for _, want := range []string{"Name: ", "Version: ", "Pid: ", "Nbproc: 3", "CurrConns: "} {
+		if !strings.Contains(info, want) {
+			t.Fatalf("show info lacks %q:\n%s", want, info)
+		}
+	}
+	// A new address for a: new connections to a reach b's listener.
+	bPort := strings.TrimPrefix(showStat(t, rs.admin)["worker/b"]["addr"], "127.0.0.1:")
+	if out := statsCmd(t, rs.admin, "set server worker/a addr 127.0.0.1 port "+bPort); !strings.Contains(out, "port changed") {
+		t.Fatalf("set server addr answered %q", out)
+	}
+	if seen := rs.servers(t, 10); seen["a"] != 0 || seen["b"] != 10 {
+		t.Fatalf("after moving a to b's address: %v", seen)
+	}
+
+	if out := statsCmd(t, rs.admin, "help"); !strings.Contains(out, "set server") {
+		t.Fatalf("help: %q", out)
+	}
+	if out := statsCmd(t, rs.admin, "show proc"); !strings.Contains(out, "worker") {
+		t.Fatalf("show proc: %q", out)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -165,6 +165,13 @@ func (s *slots) setLimit(n int) {
 	s.mu.Unlock()
 }
 
+// currentLimit is the limit now (0 = unlimited).
+func (s *slots) currentLimit() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limit
+}
+
 func (s *slots) wake() {
 	close(s.freed)
 	s.freed = make(chan struct{})

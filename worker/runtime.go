@@ -20,7 +20,7 @@ func (p *Process) snapshot() runtimeapi.Snapshot {
 		}
 		ps := runtimeapi.ProxyStats{Name: px.Name, ID: px.ID}
 		if c, ok := g.counters[px.Name]; ok {
-			ps.Frontend = c.stats(px.MaxConn)
+			ps.Frontend = c.stats(g.frontendLimit(px.Name))
 		}
 		if b, ok := g.backends[px.Name]; ok {
 			st := b.Stats()
@@ -124,4 +124,15 @@ func serverAddr(text string, cur addr.Addr) (addr.Addr, error) {
 		text = net.JoinHostPort(ip.String(), strconv.Itoa(cur.Port))
 	}
 	return addr.Parse(text)
+}
+
+// frontendLimit is the proxy's maxconn now, which "set maxconn frontend"
+// may have changed.
+func (g *generation) frontendLimit(name string) int {
+	for _, fe := range g.frontends {
+		if fe.proxy.Name == name {
+			return fe.proxySlots.currentLimit()
+		}
+	}
+	return 0
 }
