@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/sluicelb/sluice/addr"
 )
@@ -175,6 +176,12 @@ func (p *parser) parseFile(name string, data []byte) {
 			p.errorf(pos, "%v", err)
 			continue
 		}
+		if !validUTF8(words) {
+			// The compiled configuration travels to the children as JSON,
+			// which cannot carry other bytes.
+			p.errorf(pos, "the line holds bytes that are not UTF-8 text (after escapes and variables)")
+			continue
+		}
 		if len(words) > 0 {
 			p.statement(pos, words)
 		}
@@ -256,4 +263,13 @@ func checkCrt(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+func validUTF8(words []string) bool {
+	for _, w := range words {
+		if !utf8.ValidString(w) {
+			return false
+		}
+	}
+	return true
 }

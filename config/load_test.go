@@ -186,3 +186,11 @@ listen w
 		}
 	}
 }
+
+func TestNotUTF8(t *testing.T) {
+	_, _, err := LoadBytes("t.cfg", []byte("listen x\n    bind abns@\\xff\n    server s 127.0.0.1:80\n"))
+	want := "t.cfg:2: the line holds bytes that are not UTF-8 text (after escapes and variables)"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+}
