@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Family says how an address is reached.
@@ -208,6 +210,9 @@ func (a Addr) Listen(ctx context.Context) (net.Listener, error) {
 		removeStaleSocket(a.Name)
 	}
 	var lc net.ListenConfig
+	if a.Family == TCP {
+		lc.Control = reusePort
+	}
 	ln, err := lc.Listen(ctx, a.Network(), a.String())
 	if err != nil {
 		return nil, fmt.Errorf("bind %s: %w", a.Text, err)
@@ -230,6 +235,21 @@ func (a Addr) Dial(ctx context.Context, timeout time.Duration) (net.Conn, error)
 		return nil, fmt.Errorf("connect %s: %w", a.Text, err)
 	}
 	return c, nil
+}
+
+// reusePort sets SO_REUSEPORT, as HAProxy does by default: a reload that
+// moves a bind to another address of the same port (0.0.0.0:443 to
+// 10.0.0.1:443) opens the new socket before closing the old one, with no
+// moment where the port refuses connections.
+func reusePort(network, address string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }
 
 // removeStaleSocket removes a unix socket file nobody listens on any more.

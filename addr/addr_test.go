@@ -109,3 +109,32 @@ func FuzzParse(f *testing.F) {
 		_ = a.Key()
 	})
 }
+
+// A bind moving between addresses of one port opens the new socket while
+// the old one still listens.
+func TestListenOverlapsOnSamePort(t *testing.T) {
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := probe.Addr().String()
+	probe.Close()
+	first, err := Parse(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln1, err := first.Listen(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln1.Close()
+	again, err := Parse(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln2, err := again.Listen(context.Background())
+	if err != nil {
+		t.Fatalf("second socket on %s while the first listens: %v", ln1.Addr(), err)
+	}
+	ln2.Close()
+}
