@@ -153,7 +153,17 @@ func New(ctx context.Context, cfg *config.Config, files []string, exe string, lo
 		started:    time.Now(),
 		generation: 1,
 	}
-	if err := m.loadServerState(cfg); err != nil {
+	h, err := takeHandoff()
+	if err != nil {
+		return nil, err
+	}
+	if h != nil {
+		// A re-executed master: the sockets, children and state are the
+		// previous image's.
+		if err := m.adopt(h); err != nil {
+			return nil, err
+		}
+	} else if err := m.loadServerState(cfg); err != nil {
 		return nil, err
 	}
 	if err := m.sockets.open(ctx, cfg); err != nil {
@@ -187,6 +197,10 @@ func (m *Master) Run(ctx context.Context) error {
 	defer signal.Stop(sigs)
 
 	for n := 1; n <= m.cfg.Global.NbProc; n++ {
+		if m.children[n] != nil {
+			go m.watch(m.children[n], m.children[n].ctrl) // adopted from the previous image
+			continue
+		}
 		c := &child{num: n, generation: m.generation}
 		m.children[n] = c
 		if err := m.start(c); err != nil {
@@ -195,6 +209,9 @@ func (m *Master) Run(ctx context.Context) error {
 		}
 	}
 
+	for c := range m.retired {
+		go m.watch(c, c.ctrl) // adopted from the previous image
+	}
 	restart := make(chan *child)
 	m.restart = restart
 	m.startServices(ctx, m.cfg)

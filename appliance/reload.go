@@ -43,17 +43,20 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 	if err := m.statsSocks.update(ctx, m, cfg); err != nil {
 		return err
 	}
-	why := ""
+	why, binaryChanged := "", m.exe.changed()
 	switch {
 	case cfg.Global.NbProc != m.cfg.Global.NbProc:
 		why = fmt.Sprintf("the number of processes changes from %d to %d", m.cfg.Global.NbProc, cfg.Global.NbProc)
-	case m.exe.changed():
+	case binaryChanged:
 		why = "the binary changed"
 	}
 	if why != "" {
 		err := m.replaceProcesses(cfg, certs, restart, why)
 		if err == nil {
 			m.startServices(ctx, cfg)
+			if binaryChanged {
+				m.reexecSoon()
+			}
 		}
 		return err
 	}
@@ -222,4 +225,19 @@ func (m *Master) replaceProcesses(cfg *config.Config, certs map[string][]string,
 	m.reloads++
 	m.log.Info("configuration reloaded", "files", m.files, "generation", m.generation)
 	return nil
+}
+
+// reexecSoon re-executes the master on the new binary once the reload has
+// been answered (the master CLI writes its reply after the reload returns).
+func (m *Master) reexecSoon() {
+	time.AfterFunc(200*time.Millisecond, func() {
+		select {
+		case m.calls <- func() {
+			if err := m.reexec(); err != nil {
+				m.log.Error("the master keeps running the old binary", "err", err)
+			}
+		}:
+		case <-m.done:
+		}
+	})
 }

@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sluicelb/sluice/config"
 )
 
@@ -59,7 +61,32 @@ func listenFile(ctx context.Context, b *config.Bind) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bind %s: %w", b.Addr.Text, err)
 	}
-	return f, nil
+	defer f.Close()
+	return keepNonblocking(f)
+}
+
+// keepNonblocking returns a duplicate of a listener's file that keeps the
+// socket in non-blocking mode when passed to a child. The file net gives
+// puts the socket in blocking mode when its descriptor is taken (os/exec
+// does so for ExtraFiles), and that mode belongs to the socket, not to the
+// descriptor: the children already accepting on it would then block in
+// accept(2), where closing their listener cannot reach them.
+func keepNonblocking(f *os.File) (*os.File, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var dup int
+	var derr error
+	if err := rc.Control(func(fd uintptr) {
+		dup, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, fmt.Errorf("dup listener: %w", derr)
+	}
+	return os.NewFile(uintptr(dup), f.Name()), nil
 }
 
 // filesFor returns the sockets of the binds that accept in process n, in a

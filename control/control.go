@@ -194,3 +194,7 @@ func (c *Conn) fill() error {
 	}
 	return err
 }
+
+// File returns a duplicate of the channel's descriptor, for handing the
+// channel to a re-executed master.
+func (c *Conn) File() (*os.File, error) { return c.uc.File() }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -171,11 +172,32 @@ func TestBinaryUpgradeUnderLoad(t *testing.T) {
 		return strings.Contains(in.output.String(), `reason="the binary changed"`) &&
 			strings.Contains(in.output.String(), "generation=2")
 	})
+	// The master re-executes itself on the new binary, same pid, sockets
+	// kept: the load goes on without a failure.
+	waitFor(t, 20*time.Second, "the master to re-execute", func() bool {
+		return strings.Contains(in.output.String(), "master re-executed for the new binary")
+	})
+	master := in.cmd.Process.Pid
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", master)); err != nil || strings.HasSuffix(exe, "(deleted)") {
+		t.Fatalf("the master runs %q (%v), want the new binary", exe, err)
+	}
 	load.progress(t, 20)
 	load.stopAndCheck(t, 20)
-	// The old generation drains: it lives while the long connection does.
+	// The long connection (to an http-mode worker) still answers.
+	long.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(long, "GET / HTTP/1.1\r\nHost: sluice\r\n\r\n")
+	if status, err := bufio.NewReader(long).ReadString('\n'); err != nil || !strings.HasPrefix(status, "HTTP/1.1 200") {
+		t.Fatalf("the long connection after the upgrade: %q, %v", status, err)
+	}
+	// The old generation drains: it lives while the long connection does,
+	// and the re-executed master reaps it.
 	long.Close()
 	pidsGone(t, old, 20*time.Second)
+	waitFor(t, 10*time.Second, "the re-executed master to see the old processes exit", func() bool {
+		out := in.output.String()
+		i := strings.Index(out, "master re-executed")
+		return strings.Count(out[i:], "old process exited") >= 1
+	})
 }
 
 func copyFile(t *testing.T, from, to string) {

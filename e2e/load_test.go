@@ -43,7 +43,11 @@ func startLoad(url string) *load {
 					return
 				}
 				l.failed.Add(1)
-				l.firstErr.CompareAndSwap(nil, err)
+				kind := "new connection"
+				if keepAlive {
+					kind = "keep-alive"
+				}
+				l.firstErr.CompareAndSwap(nil, fmt.Errorf("%s: %w", kind, err))
 				l.mu.Lock()
 				l.failures = append(l.failures, start)
 				l.mu.Unlock()
