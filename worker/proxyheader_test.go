@@ -27,7 +27,7 @@ func TestReadProxyHeader(t *testing.T) {
 	v2 := []byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\x7f\x00\x00\x07\x7f\x00\x00\x01\x30\x39\x01\xbb")
 	for _, tc := range []struct {
 		name, in, src string
-		ok           bool
+		ok            bool
 	}{
 		{"v1", "PROXY TCP4 127.0.0.7 127.0.0.1 12345 443\r\nGET / HTTP/1.1\r\n", "127.0.0.7:12345", true},
 		{"v1 ipv6", "PROXY TCP6 ::1 ::1 5 6\r\n", "[::1]:5", true},
