@@ -3,6 +3,7 @@ package appliance
 import (
 	"context"
 
+	"github.com/sluicelb/sluice/addr"
 	"github.com/sluicelb/sluice/backend"
 	"github.com/sluicelb/sluice/config"
 	"github.com/sluicelb/sluice/runtimeapi"
@@ -46,6 +47,9 @@ func (m *Master) startChecks(ctx context.Context, cfg *config.Config) {
 		m.checks.cancel()
 	}
 	m.checks = checks{backends: next, cancel: cancel}
+	for _, c := range m.changes.list() {
+		m.checks.follow(c)
+	}
 }
 
 func hasChecks(p *config.Proxy) bool {
@@ -55,4 +59,23 @@ func hasChecks(p *config.Proxy) bool {
 		}
 	}
 	return false
+}
+
+// follow applies to the checked servers the run-time changes that matter to
+// checks: a new address is checked at that address.
+func (ch *checks) follow(c runtimeapi.Change) {
+	if c.Addr == nil {
+		return
+	}
+	b, ok := ch.backends[c.Backend]
+	if !ok {
+		return
+	}
+	s := b.Server(c.Server)
+	if s == nil {
+		return
+	}
+	if a, err := addr.Parse(*c.Addr); err == nil {
+		s.SetAddr(a)
+	}
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -146,7 +149,9 @@ func (m *Master) Snapshots(ctx context.Context) ([]runtimeapi.Snapshot, error) {
 // and configurations that follow.
 func (m *Master) Apply(ctx context.Context, c runtimeapi.Change) error {
 	return m.call(ctx, func() {
+		c = m.withPort(c)
 		m.changes.record(c)
+		m.checks.follow(c)
 		msg := control.Msg{Kind: control.KindChange, Changes: []runtimeapi.Change{c}}
 		for n, ch := range m.children {
 			if ch.ctrl == nil || !ch.alive() {
@@ -157,6 +162,30 @@ func (m *Master) Apply(ctx context.Context, c runtimeapi.Change) error {
 			}
 		}
 	})
+}
+
+// withPort completes "set server addr IP" with the server's current port,
+// so that every process, and a child that restarts later, uses the same
+// address.
+func (m *Master) withPort(c runtimeapi.Change) runtimeapi.Change {
+	if c.Addr == nil {
+		return c
+	}
+	if _, _, err := net.SplitHostPort(*c.Addr); err == nil {
+		return c
+	}
+	port := 0
+	if sc := findServer(m.cfg, c.Backend, c.Server); sc != nil {
+		port = sc.Addr.Port
+	}
+	if prev, ok := m.changes.entries[changeKey(c)]; ok {
+		if _, p, err := net.SplitHostPort(*prev.change.Addr); err == nil {
+			port, _ = strconv.Atoi(p)
+		}
+	}
+	full := net.JoinHostPort(strings.Trim(*c.Addr, "[]"), strconv.Itoa(port))
+	c.Addr = &full
+	return c
 }
 
 // pendingStats routes the children's stats answers to the requests waiting
@@ -285,6 +314,8 @@ func (l *changeLog) rebase(old, cfg *config.Config) {
 			delete(l.entries, key)
 		case c.Addr != nil && (was == nil || was.Addr.Key() != now.Addr.Key()):
 			delete(l.entries, key)
+		case c.Admin != nil && (was == nil || was.Disabled != now.Disabled):
+			delete(l.entries, key) // "disabled" added or removed: the configuration says
 		}
 	}
 }

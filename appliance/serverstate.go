@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/sluicelb/sluice/addr"
 	"github.com/sluicelb/sluice/backend"
 	"github.com/sluicelb/sluice/config"
 	"github.com/sluicelb/sluice/runtimeapi"
@@ -84,7 +85,7 @@ func stateChanges(cfg *config.Config, s runtimeapi.SavedServer) []runtimeapi.Cha
 		c.Weight = &w
 		out = append(out, c)
 	}
-	if ip := net.ParseIP(s.Addr); ip != nil && sc.Addr.IsIP() && s.Addr != sc.Addr.Host {
+	if ip := net.ParseIP(s.Addr); ip != nil && sc.Addr.Family == addr.TCP && net.ParseIP(sc.Addr.Host) != nil && s.Addr != sc.Addr.Host {
 		port := s.Port
 		if port == 0 {
 			port = sc.Addr.Port

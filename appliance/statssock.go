@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"github.com/sluicelb/sluice/addr"
 	"github.com/sluicelb/sluice/config"
@@ -20,11 +21,14 @@ type statsSockets struct {
 
 type statsSocket struct {
 	ln     net.Listener
+	addr   string // addr.Addr.Key of the socket
 	cancel context.CancelFunc
 }
 
-func socketKey(s config.StatsSocket) string {
-	return fmt.Sprintf("%s mode=%o uid=%d gid=%d level=%s", s.Addr.Key(), s.Mode, s.UID, s.GID, s.Level)
+// socketKey says when a socket must be reopened: its line or the stats
+// timeout changed.
+func socketKey(s config.StatsSocket, timeout time.Duration) string {
+	return fmt.Sprintf("%s mode=%o uid=%d gid=%d level=%s timeout=%v", s.Addr.Key(), s.Mode, s.UID, s.GID, s.Level, timeout)
 }
 
 // update makes the open sockets those of cfg: new lines are opened and
@@ -33,7 +37,22 @@ func socketKey(s config.StatsSocket) string {
 func (ss *statsSockets) update(ctx context.Context, m *Master, cfg *config.Config) error {
 	want := make(map[string]config.StatsSocket)
 	for _, s := range cfg.Global.StatsSockets {
-		want[socketKey(s)] = s
+		want[socketKey(s, cfg.Global.StatsTimeout)] = s
+	}
+	if ss.open == nil {
+		ss.open = make(map[string]*statsSocket)
+	}
+	// A socket whose address stays but whose options change is closed
+	// first, so that its address is free for the new one.
+	reused := make(map[string]bool)
+	for _, s := range want {
+		reused[s.Addr.Key()] = true
+	}
+	for key, s := range ss.open {
+		if _, ok := want[key]; !ok && reused[s.addr] {
+			s.close()
+			delete(ss.open, key)
+		}
 	}
 	fresh := make(map[string]*statsSocket)
 	for key, s := range want {
@@ -47,15 +66,11 @@ func (ss *statsSockets) update(ctx context.Context, m *Master, cfg *config.Confi
 			}
 			return err
 		}
-		fresh[key] = &statsSocket{ln: ln}
-	}
-	if ss.open == nil {
-		ss.open = make(map[string]*statsSocket)
+		fresh[key] = &statsSocket{ln: ln, addr: s.Addr.Key()}
 	}
 	for key, s := range ss.open {
 		if _, ok := want[key]; !ok {
-			s.cancel()
-			s.ln.Close()
+			s.close()
 			delete(ss.open, key)
 		}
 	}
@@ -73,12 +88,16 @@ func (ss *statsSockets) update(ctx context.Context, m *Master, cfg *config.Confi
 	return nil
 }
 
+func (s *statsSocket) close() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.ln.Close()
+}
+
 func (ss *statsSockets) closeAll() {
 	for key, s := range ss.open {
-		if s.cancel != nil {
-			s.cancel()
-		}
-		s.ln.Close()
+		s.close()
 		delete(ss.open, key)
 	}
 }

@@ -18,6 +18,8 @@ type CheckState struct {
 	Counter int           `json:"counter"`
 	Status  string        `json:"status"`
 	Took    time.Duration `json:"took"`
+	Fails   int64         `json:"fails"` // failed checks so far
+	Downs   int64         `json:"downs"` // up to down transitions so far
 }
 
 // RunChecks runs the connect checks of the servers that have "check",
@@ -35,7 +37,8 @@ func (b *Backend) RunChecks(ctx context.Context, log *slog.Logger, report func(*
 func (s *Server) CheckState() CheckState {
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
-	return CheckState{Health: s.health, Counter: s.checkHealth, Status: s.checkStatus, Took: s.checkTime}
+	return CheckState{Health: s.health, Counter: s.checkHealth, Status: s.checkStatus, Took: s.checkTime,
+		Fails: s.live.stats.CheckFails, Downs: s.live.stats.CheckDowns}
 }
 
 // SetCheckState applies a check state found elsewhere (by the master's
@@ -44,13 +47,11 @@ func (s *Server) SetCheckState(c CheckState) {
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
 	if s.health != c.Health {
-		if c.Health == Down {
-			s.live.stats.CheckDowns++
-		}
 		s.health = c.Health
 		s.changed()
 	}
 	s.checkHealth, s.checkStatus, s.checkTime = c.Counter, c.Status, c.Took
+	s.live.stats.CheckFails, s.live.stats.CheckDowns = c.Fails, c.Downs
 	for g := s.b; g != nil; g = g.newer {
 		g.serveQueue()
 	}
@@ -72,7 +73,7 @@ func (s *Server) runChecks(ctx context.Context, log *slog.Logger, report func(*S
 		}
 		before := s.CheckState()
 		s.check(ctx, log)
-		if now := s.CheckState(); report != nil && (now.Health != before.Health || now.Counter != before.Counter || now.Status != before.Status) {
+		if now := s.CheckState(); report != nil && (now.Health != before.Health || now.Counter != before.Counter || now.Status != before.Status || now.Fails != before.Fails) {
 			report(s, now)
 		}
 		t.Reset(inter)

@@ -177,8 +177,10 @@ func addCounters(sum *backend.Counters, c backend.Counters) {
 	sum.Denied += c.Denied
 	sum.QueueCur += c.QueueCur
 	sum.QueueMax += c.QueueMax
-	sum.CheckFails += c.CheckFails
-	sum.CheckDowns += c.CheckDowns
+	// The master runs each check once and every process holds the same
+	// check counters: they are not summed.
+	sum.CheckFails = max(sum.CheckFails, c.CheckFails)
+	sum.CheckDowns = max(sum.CheckDowns, c.CheckDowns)
 }
 
 func aggregateServer(sc *config.Server, reports []*ProxyStats) *serverView {

@@ -87,6 +87,11 @@ func (p *Process) run() error {
 	g.applyAll(msg.Changes)
 	p.gen.Store(g)
 	p.slots = newSlots(max(msg.MaxConn, 1))
+	for _, c := range msg.Changes {
+		if c.MaxConnGlobal != nil {
+			p.slots.setLimit(*c.MaxConnGlobal) // "set maxconn global" survives a restart
+		}
+	}
 
 	if err := dropPrivileges(msg.Config.Global.Chroot, msg.Config.Global.UID, msg.Config.Global.GID); err != nil {
 		return p.refuse(err)
