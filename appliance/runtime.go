@@ -248,6 +248,8 @@ func changeKey(c runtimeapi.Change) string {
 		return target + " health"
 	case c.Check != nil:
 		return target + " check"
+	case c.Resolved != nil:
+		return target + " resolved"
 	case c.AgentUp != nil:
 		return target + " agent"
 	case c.Weight != nil:

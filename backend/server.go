@@ -80,6 +80,7 @@ type Server struct {
 	health      Health
 	agentDown   bool
 	processDown bool // the worker process behind this address is dead
+	unresolved  bool // DNS gave no address (yet): maintenance, as HAProxy's "MAINT (resolution)"
 	checkHealth int  // HAProxy's health counter: up when >= rise
 	checkStatus string
 	checkTime   time.Duration
@@ -126,6 +127,7 @@ func (s *Server) inherit(old *Server) {
 		}
 	}
 	s.health, s.agentDown, s.processDown = old.health, old.agentDown, old.processDown
+	s.unresolved = old.unresolved // until DNS says otherwise
 	if s.cfg.Check && old.cfg.Check {
 		// The counter must stay on the side of rise its health is on when
 		// rise or fall changed: a down server keeps its successes so far
@@ -180,7 +182,7 @@ func (s *Server) Active() int {
 // usable reports whether the server may get new connections, maxconn
 // aside; b.mu is held.
 func (s *Server) usable() bool {
-	return s.admin == Ready && s.health == Up && !s.agentDown && !s.processDown && s.weight > 0
+	return !s.unresolved && s.admin == Ready && s.health == Up && !s.agentDown && !s.processDown && s.weight > 0
 }
 
 func (s *Server) full() bool { return s.maxConn > 0 && s.live.cur >= s.maxConn }
@@ -278,6 +280,27 @@ func (s *Server) SetAddr(a addr.Addr) {
 	s.changed()
 }
 
+// SetResolution applies what DNS says: an address (and an SRV weight, when
+// not 0), or that there is none, which puts the server in maintenance.
+// Established connections keep the address they started with.
+func (s *Server) SetResolution(present bool, a addr.Addr, weight int) {
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	if present {
+		s.addr, s.addrSet = a, a.Key() != s.cfg.Addr.Key()
+		if weight > 0 {
+			s.weight, s.weightSet = min(weight, MaxWeight), true
+		}
+	}
+	if s.unresolved == present {
+		s.unresolved = !present
+		s.changed()
+	}
+	for g := s.b; g != nil; g = g.newer {
+		g.serveQueue()
+	}
+}
+
 // SetMaxConn sets the server's connection limit (0 = none).
 func (s *Server) SetMaxConn(n int) {
 	s.b.mu.Lock()
@@ -292,6 +315,7 @@ type State struct {
 	Health      Health
 	AgentDown   bool
 	ProcessDown bool
+	Unresolved  bool
 	Weight      int
 	WeightSet   bool
 	Addr        addr.Addr
@@ -311,7 +335,7 @@ func (s *Server) State() State {
 	c := s.live.stats
 	c.Cur = s.live.cur
 	return State{
-		Admin: s.admin, Health: s.health, AgentDown: s.agentDown, ProcessDown: s.processDown,
+		Admin: s.admin, Health: s.health, AgentDown: s.agentDown, ProcessDown: s.processDown, Unresolved: s.unresolved,
 		Weight: s.weight, WeightSet: s.weightSet, Addr: s.addr, AddrSet: s.addrSet,
 		MaxConn: s.maxConn, CheckHealth: s.checkHealth, CheckStatus: s.checkStatus,
 		CheckTime: s.checkTime, LastChange: s.lastChange, Counters: c,
@@ -323,6 +347,8 @@ func (s *Server) State() State {
 // while going up, "no check" for a server without checks that is up.
 func (st State) Status(sc *config.Server) string {
 	switch {
+	case st.Unresolved:
+		return "MAINT (resolution)"
 	case st.Admin == Maint:
 		return "MAINT"
 	case st.ProcessDown || st.AgentDown:

@@ -17,9 +17,9 @@ import (
 // write half is shut so that it sees the end too. With idle > 0, the tunnel
 // is cut after idle without traffic in either direction.
 //
-// Between raw TCP and unix sockets each direction is a plain io.Copy, which
-// the runtime turns into splice(2): no byte passes through user space, and
-// idleness is read from the TCP socket's TCP_INFO instead of being counted.
+// Between raw TCP and unix sockets each direction moves with splice(2): no
+// byte passes through user space, and idleness is read from the TCP
+// socket's TCP_INFO instead of being counted.
 // Other pairs (TLS, PROXY-header wrappers over unix sockets) copy through a
 // pooled buffer.
 func Tunnel(client, server net.Conn, idle time.Duration) (fromClient, fromServer int64, term string) {
@@ -87,8 +87,14 @@ type tunnel struct {
 func (t *tunnel) copy(dst, src net.Conn) (int64, error) {
 	var n int64
 	var err error
-	if spliceable(dst, src) {
-		n, err = io.Copy(dst, src)
+	if d, s, ok := rawConns(dst, src); ok {
+		var lastRead *atomic.Int64
+		if t.idle > 0 && t.tcp == nil {
+			lastRead = &t.lastRead // no TCP_INFO to tell idleness
+		}
+		n, err = spliceCopy(d, s, lastRead)
+	} else if spliceable(dst, src) {
+		n, err = io.Copy(dst, src) // a PROXY-header wrapper drains its buffer first
 	} else {
 		n, err = t.copyBuffered(dst, src)
 	}

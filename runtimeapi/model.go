@@ -124,6 +124,10 @@ type Change struct {
 	MaxConnServer   *int
 	MaxConnFrontend *int
 	MaxConnGlobal   *int
+	// Resolved is what DNS says a server's address is now: the master
+	// resolves every name once and shares the outcome with every process.
+	Resolved *Resolution `json:"resolved,omitempty"`
+
 	// Check is a health-check result: the master runs every check once and
 	// shares what it finds with every process.
 	Check *backend.CheckState `json:"check,omitempty"`
@@ -131,4 +135,11 @@ type Change struct {
 	ShutdownSessions bool // close the server's established connections
 	ClearCounters    bool // "clear counters": max values and rates
 	ClearCountersAll bool // "clear counters all": every counter
+}
+
+// Resolution is a server's address as DNS gives it.
+type Resolution struct {
+	Present bool   `json:"present"`          // false: DNS has no record for it (maintenance)
+	Addr    string `json:"addr,omitempty"`   // "IP:PORT"
+	Weight  int    `json:"weight,omitempty"` // from an SRV record; 0 keeps the weight
 }

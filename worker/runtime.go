@@ -95,6 +95,15 @@ func (g *generation) apply(c runtimeapi.Change) error {
 		s.SetHealth(*c.Health)
 	case c.Check != nil:
 		s.SetCheckState(*c.Check)
+	case c.Resolved != nil:
+		var a addr.Addr
+		if c.Resolved.Present {
+			var err error
+			if a, err = addr.Parse(c.Resolved.Addr); err != nil {
+				return fmt.Errorf("resolved address of %s/%s: %w", c.Backend, c.Server, err)
+			}
+		}
+		s.SetResolution(c.Resolved.Present, a, c.Resolved.Weight)
 	case c.AgentUp != nil:
 		s.SetAgent(*c.AgentUp)
 	case c.Weight != nil:

@@ -1,0 +1,181 @@
+package dispatcher
+
+import (
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// spliceCopy moves src to dst with splice(2), through a pipe held only while
+// bytes are in flight: a direction waiting for data holds no pipe. Go's
+// io.Copy keeps a pipe (two descriptors) for as long as a direction is
+// blocked, so idle tunnels cost six descriptors instead of two and a
+// dispatcher full of long-lived idle sessions (RDP, Citrix) ran out of
+// descriptors at a third of its maxconn. When lastRead is not nil, each
+// burst stores its time there, for idle timeouts on sockets without TCP_INFO.
+func spliceCopy(dst, src syscall.RawConn, lastRead *atomic.Int64) (written int64, err error) {
+	// The callbacks are made once: a closure per burst would allocate.
+	sp := &splicer{}
+	fill, drain := sp.fill, sp.drain
+	defer func() {
+		if sp.p != nil {
+			pipes.put(sp.p)
+		}
+	}()
+	for {
+		if err := src.Read(fill); err != nil {
+			return written, err
+		}
+		switch {
+		case sp.err != nil:
+			return written, os.NewSyscallError("splice", sp.err)
+		case sp.p.n == 0:
+			return written, nil // the end of src
+		}
+		if lastRead != nil {
+			lastRead.Store(time.Now().UnixNano())
+		}
+		for sp.p.n > 0 {
+			if err := dst.Write(drain); err != nil {
+				return written, err
+			}
+			if sp.err != nil {
+				return written, os.NewSyscallError("splice", sp.err)
+			}
+			written += sp.moved
+		}
+	}
+}
+
+// splicer is the state of one spliceCopy, shared with its callbacks.
+type splicer struct {
+	p     *pipe
+	moved int64
+	err   error
+}
+
+// fill moves what src has into the pipe, taking a pipe for it; when src has
+// nothing, it gives the empty pipe back and asks to wait.
+func (sp *splicer) fill(fd uintptr) bool {
+	if sp.p == nil {
+		if sp.p, sp.err = pipes.get(); sp.err != nil {
+			return true
+		}
+	}
+	var n int64
+	for {
+		n, sp.err = unix.Splice(int(fd), nil, sp.p.w, nil, pipeSize, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		if sp.err != unix.EINTR {
+			break
+		}
+	}
+	if sp.err == unix.EAGAIN {
+		pipes.put(sp.p)
+		sp.p, sp.err = nil, nil
+		return false
+	}
+	if sp.err == nil {
+		sp.p.n = int(n)
+	}
+	return true
+}
+
+// drain moves the pipe's bytes into dst, asking to wait when dst is full.
+func (sp *splicer) drain(fd uintptr) bool {
+	for {
+		sp.moved, sp.err = unix.Splice(sp.p.r, nil, int(fd), nil, sp.p.n, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		if sp.err != unix.EINTR {
+			break
+		}
+	}
+	if sp.err == unix.EAGAIN {
+		sp.err = nil
+		return false
+	}
+	if sp.err == nil {
+		sp.p.n -= int(sp.moved)
+	} else {
+		sp.moved = 0
+	}
+	return true
+}
+
+// pipeSize is the most one splice moves: a pipe's default capacity.
+const pipeSize = 64 << 10
+
+// pipe is a kernel pipe used as splice's buffer; n bytes are in it.
+type pipe struct {
+	r, w int
+	n    int
+}
+
+// pipePool keeps a few empty pipes for the next burst, so that a busy
+// dispatcher does not create and close a pipe per wakeup; the rest are
+// closed. It is a process-wide cache, as Go's own pipe pool is.
+type pipePool struct {
+	mu   sync.Mutex
+	free []*pipe
+}
+
+// maxFreePipes bounds the descriptors the pool keeps: enough for the
+// directions moving bytes at the same moment on a busy machine.
+const maxFreePipes = 64
+
+var pipes pipePool
+
+func (pp *pipePool) get() (*pipe, error) {
+	pp.mu.Lock()
+	if n := len(pp.free); n > 0 {
+		p := pp.free[n-1]
+		pp.free = pp.free[:n-1]
+		pp.mu.Unlock()
+		return p, nil
+	}
+	pp.mu.Unlock()
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return nil, err
+	}
+	return &pipe{r: fds[0], w: fds[1]}, nil
+}
+
+// put takes back a pipe; one still holding bytes (an aborted copy) is
+// closed rather than reused.
+func (pp *pipePool) put(p *pipe) {
+	if p.n == 0 {
+		pp.mu.Lock()
+		if len(pp.free) < maxFreePipes {
+			pp.free = append(pp.free, p)
+			pp.mu.Unlock()
+			return
+		}
+		pp.mu.Unlock()
+	}
+	unix.Close(p.r)
+	unix.Close(p.w)
+}
+
+// rawConns returns the raw sockets of dst and src when both are plain TCP
+// or unix stream sockets, which spliceCopy can join.
+func rawConns(dst, src net.Conn) (d, s syscall.RawConn, ok bool) {
+	d, okd := rawConn(dst)
+	s, oks := rawConn(src)
+	return d, s, okd && oks
+}
+
+func rawConn(c net.Conn) (syscall.RawConn, bool) {
+	switch c := c.(type) {
+	case *net.TCPConn:
+		rc, err := c.SyscallConn()
+		return rc, err == nil
+	case *net.UnixConn:
+		rc, err := c.SyscallConn()
+		return rc, err == nil
+	}
+	return nil, false
+}
