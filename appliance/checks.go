@@ -18,9 +18,10 @@ type checks struct {
 }
 
 // startServices (re)starts what the master itself runs for cfg: the health
-// checks and the stats pages.
+// checks, the DNS resolution and the stats pages.
 func (m *Master) startServices(ctx context.Context, cfg *config.Config) {
 	m.startChecks(ctx, cfg)
+	m.startResolution(ctx, cfg)
 	m.pages.serve(m, cfg)
 }
 
@@ -62,9 +63,9 @@ func hasChecks(p *config.Proxy) bool {
 }
 
 // follow applies to the checked servers the run-time changes that matter to
-// checks: a new address is checked at that address.
+// checks: a new address, set by hand or by DNS, is checked at that address.
 func (ch *checks) follow(c runtimeapi.Change) {
-	if c.Addr == nil {
+	if c.Addr == nil && c.Resolved == nil {
 		return
 	}
 	b, ok := ch.backends[c.Backend]
@@ -73,6 +74,17 @@ func (ch *checks) follow(c runtimeapi.Change) {
 	}
 	s := b.Server(c.Server)
 	if s == nil {
+		return
+	}
+	if c.Resolved != nil {
+		var a addr.Addr
+		if c.Resolved.Present {
+			var err error
+			if a, err = addr.Parse(c.Resolved.Addr); err != nil {
+				return
+			}
+		}
+		s.SetResolution(c.Resolved.Present, a, c.Resolved.Weight)
 		return
 	}
 	if a, err := addr.Parse(*c.Addr); err == nil {

@@ -73,6 +73,7 @@ type Master struct {
 	restart    chan *child // restarts scheduled by handle, run by the loop
 	statsSocks statsSockets
 	checks     checks
+	resolution resolution
 	pages      statsPages
 	cliPath    string // the master CLI socket (-S), "" for none
 }

@@ -82,6 +82,12 @@ func (s *Server) runChecks(ctx context.Context, log *slog.Logger, report func(*S
 
 // check runs one connect check and applies its result.
 func (s *Server) check(ctx context.Context, log *slog.Logger) {
+	s.b.mu.Lock()
+	unresolved := s.unresolved
+	s.b.mu.Unlock()
+	if unresolved {
+		return // no address to check until DNS gives one
+	}
 	timeout := s.cfg.Inter
 	if c := s.b.proxy.Timeouts.Connect; c > 0 && c < timeout {
 		timeout = c

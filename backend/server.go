@@ -104,6 +104,7 @@ func newServer(b *Backend, sc *config.Server) *Server {
 		checkStatus: "INI",
 		lastChange:  time.Now(),
 	}
+	s.unresolved = sc.NoAddr // in maintenance until DNS gives an address
 	if sc.Disabled {
 		s.admin = Maint
 	}
@@ -127,7 +128,9 @@ func (s *Server) inherit(old *Server) {
 		}
 	}
 	s.health, s.agentDown, s.processDown = old.health, old.agentDown, old.processDown
-	s.unresolved = old.unresolved // until DNS says otherwise
+	if old.cfg.FQDN == s.cfg.FQDN && s.cfg.FQDN != "" {
+		s.unresolved = old.unresolved // what DNS said still holds for the same name
+	}
 	if s.cfg.Check && old.cfg.Check {
 		// The counter must stay on the side of rise its health is on when
 		// rise or fall changed: a down server keeps its successes so far

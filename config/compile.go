@@ -18,14 +18,10 @@ const resolveTimeout = 30 * time.Second
 // when no error was reported.
 func (p *parser) compile() *Config {
 	cfg := &Config{
-		Global:    p.global.Global,
-		Proxies:   make([]*Proxy, 0, len(p.proxies)),
-		Resolvers: p.resolvers,
-		Files:     p.files,
-		Inactive:  p.inactive,
-	}
-	if cfg.Resolvers == nil {
-		cfg.Resolvers = []*Resolvers{}
+		Global:   p.global.Global,
+		Proxies:  make([]*Proxy, 0, len(p.proxies)),
+		Files:    p.files,
+		Inactive: p.inactive,
 	}
 	if cfg.Files == nil {
 		cfg.Files = []string{}
@@ -42,12 +38,18 @@ func (p *parser) compile() *Config {
 	targets := p.checkReferences()
 	p.assignProcesses(targets)
 	p.statsProxies()
+	p.checkServerResolvers()
 	p.resolveAddresses()
 	p.localProcesses()
 	p.checkCerts()
 	p.checkModes()
 	for _, d := range p.proxies {
 		cfg.Proxies = append(cfg.Proxies, &d.Proxy)
+	}
+	// After checkServerResolvers, which may add the implicit "default".
+	cfg.Resolvers = p.resolvers
+	if cfg.Resolvers == nil {
+		cfg.Resolvers = []*Resolvers{}
 	}
 	return cfg
 }
@@ -353,11 +355,13 @@ func (p *parser) assignProcesses(targets map[*proxyDraft][]*proxyDraft) {
 	}
 }
 
-// resolveAddresses resolves the host names of servers and binds once, at
-// load, like HAProxy's default init-addr (libc).
+// resolveAddresses resolves the host names of nameservers, binds and
+// servers once, at load. Servers follow their init-addr (by default
+// HAProxy's libc: resolved now); see initServerAddr.
 func (p *parser) resolveAddresses() {
 	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
 	defer cancel()
+	p.compileResolvers(ctx)
 	type result struct {
 		a   addr.Addr
 		err error
@@ -387,11 +391,7 @@ func (p *parser) resolveAddresses() {
 			b.Addr = a
 		}
 		for _, s := range d.Servers {
-			a, err := resolve(s.Addr)
-			if err != nil {
-				p.errorf(s.Pos, "server '%s': %v", s.Name, err)
-			}
-			s.Addr = a
+			p.initServerAddr(s, resolve)
 		}
 	}
 }
@@ -408,6 +408,9 @@ func (p *parser) localProcesses() {
 	}
 	for _, d := range p.proxies {
 		for _, s := range d.Servers {
+			if s.NoAddr {
+				continue
+			}
 			procs, ok := byKey[s.Addr.Key()]
 			if len(procs) == 1 {
 				s.LocalProcess = procs[0]

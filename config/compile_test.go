@@ -253,12 +253,12 @@ func TestServerAndBindValues(t *testing.T) {
 	}
 	a := *l.Servers[0]
 	wantA := Server{Name: "a", ID: 3, Addr: addrOf(t, "127.0.0.1:80"), SendProxy: 2, Check: true, Inter: 500 * time.Millisecond, Rise: 1, Fall: 5,
-		Weight: 0, MaxConn: 10, Backup: true, Disabled: true, Pos: Pos{"t.cfg", 4}}
+		Weight: 0, MaxConn: 10, Backup: true, Disabled: true, ResolvePrefer: "ipv6", InitAddr: []string{"last", "libc"}, Pos: Pos{"t.cfg", 4}}
 	if !reflect.DeepEqual(a, wantA) {
 		t.Errorf("server a = %+v\nwant %+v", a, wantA)
 	}
 	// Ids continue from the free ones; names resolve at load.
-	if b := l.Servers[1]; b.ID != 1 || b.Addr.Host != "192.0.2.10" || b.Addr.Text != "app.example:80" || b.Weight != 1 {
+	if b := l.Servers[1]; b.ID != 1 || b.Addr.Host != "192.0.2.10" || b.Addr.Text != "app.example:80" || b.FQDN != "app.example" || b.NoAddr || b.Weight != 1 {
 		t.Errorf("server b = %+v", b)
 	}
 	if c := l.Servers[2]; c.ID != 2 || c.SendProxy != 1 || c.Addr.Name != "/run/app.sock" {

@@ -18,7 +18,8 @@ import (
 // that loads must survive the JSON trip to the children.
 //
 // Host names and certificates are stubbed: a fuzzer must neither query DNS
-// nor open whatever paths it invents.
+// nor open whatever paths it invents; parse-resolv-conf reads the tests'
+// resolv.conf.
 func FuzzLoadBytes(f *testing.F) {
 	seeds, err := filepath.Glob("testdata/compare/*.cfg")
 	if err != nil {
@@ -35,6 +36,23 @@ func FuzzLoadBytes(f *testing.F) {
 	f.Add(seed)
 	f.Add("global\n    nbthread 4\n    cpu-map auto:1/all 0-63\n" + lst)
 	f.Add(`listen "${A[*]}" from x` + "\n\tbind \"$B\\x41\" process odd thread 1/2-\n")
+	f.Add(`resolvers dns
+    nameserver ns1 10.0.0.1:53
+    nameserver ns2 tcp@[2001:db8::1]
+    nameserver ns3 app.example
+    parse-resolv-conf
+    accepted_payload_size 4096
+    resolve_retries 2
+    timeout resolve 5s
+    timeout retry 1s
+    hold valid 10s
+    hold nx 1m
+    hold obsolete 30s
+backend b
+    server s1 app.example:80 resolvers dns resolve-prefer ipv4 resolve-net 10.0.0.0/8 init-addr libc,none
+    server-template web 1-3 nowhere.example:8080 resolvers dns init-addr last,10.0.0.2 id 7
+    server-template svc 2 _http._tcp.app.example resolvers default check
+` + lst)
 
 	ld := &loader{
 		resolve: func(_ context.Context, a addr.Addr) (addr.Addr, error) {
@@ -50,6 +68,7 @@ func FuzzLoadBytes(f *testing.F) {
 			}
 			return nil
 		},
+		resolvConf: "testdata/resolv.conf",
 	}
 	f.Fuzz(func(t *testing.T, text string) {
 		cfg, warns, err := ld.loadBytes("fuzz.cfg", []byte(text))

@@ -13,7 +13,8 @@ import (
 
 // testLoader is the loader of the tests: host names resolve without DNS
 // (app.example is 192.0.2.10, self.example is 127.0.0.1, the rest fails);
-// certificates are checked for real, from testdata.
+// certificates are checked for real, from testdata; parse-resolv-conf
+// reads testdata/resolv.conf (nameservers 192.0.2.53 and 2001:db8::53).
 func testLoader() *loader {
 	return &loader{
 		resolve: func(_ context.Context, a addr.Addr) (addr.Addr, error) {
@@ -27,7 +28,8 @@ func testLoader() *loader {
 			}
 			return a, nil
 		},
-		checkCrt: checkCrt,
+		checkCrt:   checkCrt,
+		resolvConf: "testdata/resolv.conf",
 	}
 }
 

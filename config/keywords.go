@@ -63,6 +63,7 @@ var keywords = []keyword{
 	{name: "bind-process", in: inProxies, parse: (*parser).bindProcess},
 	{name: "balance", in: inBack, ignored: inFrontend, parse: (*parser).balance},
 	{name: "server", in: inListen | inBackend, parse: (*parser).server},
+	{name: "server-template", in: inListen | inBackend, parse: (*parser).serverTemplate},
 	{name: "default_backend", in: inFront, ignored: inBackend, parse: (*parser).defaultBackend},
 	{name: "use_backend", in: inFrontend | inListen, ignored: inBackend, parse: (*parser).useBackend},
 	{name: "acl", in: inProxies, parse: (*parser).acl},
@@ -108,6 +109,24 @@ var keywords = []keyword{
 	{name: "backup", in: onServer, parse: (*parser).backup},
 	{name: "disabled", in: onServer, parse: (*parser).serverDisabled},
 	{name: "id", in: onServer, args: 1, parse: (*parser).serverID},
+	{name: "resolvers", in: onServer, args: 1, parse: (*parser).serverResolvers},
+	{name: "resolve-prefer", in: onServer, args: 1, parse: (*parser).resolvePrefer},
+	{name: "resolve-net", in: onServer, args: 1, parse: (*parser).resolveNet},
+	{name: "init-addr", in: onServer, args: 1, parse: (*parser).initAddr},
+
+	// resolvers sections
+	{name: "nameserver", in: inResolvers, parse: (*parser).nameserver},
+	{name: "parse-resolv-conf", in: inResolvers, parse: (*parser).parseResolvConf},
+	{name: "accepted_payload_size", in: inResolvers, parse: (*parser).acceptedPayloadSize},
+	{name: "resolve_retries", in: inResolvers, parse: (*parser).resolveRetries},
+	{name: "timeout resolve", in: inResolvers, parse: (*parser).resolversTimeout},
+	{name: "timeout retry", in: inResolvers, parse: (*parser).resolversTimeout},
+	{name: "hold valid", in: inResolvers, parse: (*parser).hold},
+	{name: "hold nx", in: inResolvers, parse: (*parser).hold},
+	{name: "hold timeout", in: inResolvers, parse: (*parser).hold},
+	{name: "hold refused", in: inResolvers, parse: (*parser).hold},
+	{name: "hold other", in: inResolvers, parse: (*parser).hold},
+	{name: "hold obsolete", in: inResolvers, parse: (*parser).hold},
 
 	// stats socket options
 	{name: "mode", in: onStatsSocket, args: 1, parse: (*parser).socketMode},
@@ -121,7 +140,6 @@ var keywords = []keyword{
 	// HAProxy keywords sluice does not implement, refused by name rather
 	// than as unknown words.
 	{name: "default-server", in: inBack, status: unsupported},
-	{name: "server-template", in: inListen | inBackend, status: unsupported},
 	{name: "http-request", in: inProxies, status: unsupported},
 	{name: "http-response", in: inProxies, status: unsupported},
 	{name: "tcp-request", in: inProxies, status: unsupported},
@@ -172,7 +190,7 @@ func init() {
 
 // lineContexts are the places where a keyword starts a line, as opposed to
 // an option of a bind, server or stats socket line.
-const lineContexts = inGlobal | inProxies
+const lineContexts = inGlobal | inProxies | inResolvers
 
 // find returns the keyword of that name usable in the domain, preferring one
 // allowed exactly here.

@@ -173,11 +173,15 @@ func TestSections(t *testing.T) {
 		{name: "out of section", cfg: "    maxconn 100\n" + lst, errs: []string{"t.cfg:1: unknown keyword 'maxconn' out of section"}},
 		{name: "misspelt section", cfg: "listn x\n" + lst, errs: []string{"t.cfg:1: unknown keyword 'listn' out of section (did you mean 'listen'?)"}},
 		{name: "unsupported section", cfg: "peers p\n    peer a 10.0.0.1:1000\n    whatever\n" + lst, errs: []string{"t.cfg:1: section 'peers' is not supported"}},
-		{name: "resolvers", cfg: "resolvers dns\n" + lst},
-		{name: "resolvers keyword", cfg: "resolvers dns\n    nameserver ns1 10.0.0.1:53\n" + lst, errs: []string{
-			"t.cfg:2: resolvers keywords are not supported yet: 'nameserver' (they come with the DNS resolver)"}},
-		{name: "resolvers without name", cfg: "resolvers\n" + lst, errs: []string{"t.cfg:1: 'resolvers' expects a name"}},
-		{name: "resolvers twice", cfg: "resolvers dns\nresolvers dns\n" + lst, errs: []string{"t.cfg:2: resolvers section 'dns' is already defined at t.cfg:1"}},
+		{name: "resolvers", cfg: "resolvers dns\n    nameserver ns1 10.0.0.1:53\n" + lst},
+		{name: "resolvers without nameserver", cfg: "resolvers dns\n" + lst, errs: []string{
+			"t.cfg:1: resolvers 'dns' has no nameserver: add 'nameserver NAME ADDRESS' or 'parse-resolv-conf'"}},
+		{name: "resolvers without name", cfg: "resolvers\n    nameserver ns1 10.0.0.1:53\n" + lst, errs: []string{"t.cfg:1: 'resolvers' expects a name"}},
+		{name: "resolvers twice", cfg: "resolvers dns\n    nameserver ns1 10.0.0.1:53\nresolvers dns\n    nameserver ns1 10.0.0.1:53\n" + lst, errs: []string{
+			"t.cfg:3: resolvers section 'dns' is already defined at t.cfg:1"}},
+		{name: "resolvers extra word", cfg: "resolvers dns x\n    nameserver ns1 10.0.0.1:53\n" + lst, errs: []string{"t.cfg:1: 'resolvers dns': unexpected 'x'"}},
+		{name: "resolvers invalid name", cfg: "resolvers d/ns\n    nameserver ns1 10.0.0.1:53\n" + lst, errs: []string{
+			"t.cfg:1: character '/' is not permitted in resolvers name 'd/ns'"}},
 		{name: "proxy without name", cfg: "frontend\n    bind :80\n" + lst, errs: []string{"t.cfg:1: 'frontend' expects a name"}},
 		{name: "proxy extra word", cfg: "listen x y\n    bind :81\n    server s 127.0.0.1:80\n", errs: []string{
 			"t.cfg:1: 'listen x': unexpected 'y' (expected nothing or 'from' and the name of a defaults section)"}},

@@ -93,12 +93,15 @@ type loader struct {
 	resolve func(context.Context, addr.Addr) (addr.Addr, error)
 	// checkCrt checks that a certificate file or directory can be read.
 	checkCrt func(path string) error
+	// resolvConf is the file parse-resolv-conf reads.
+	resolvConf string
 }
 
 func defaultLoader() *loader {
 	return &loader{
-		resolve:  func(ctx context.Context, a addr.Addr) (addr.Addr, error) { return a.Resolve(ctx) },
-		checkCrt: checkCrt,
+		resolve:    func(ctx context.Context, a addr.Addr) (addr.Addr, error) { return a.Resolve(ctx) },
+		checkCrt:   checkCrt,
+		resolvConf: "/etc/resolv.conf",
 	}
 }
 

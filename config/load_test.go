@@ -147,6 +147,10 @@ func TestJSONRoundTrip(t *testing.T) {
     user root
     daemon
 resolvers dns
+    nameserver ns1 10.0.0.1:53
+    nameserver ns2 tcp@[2001:db8::1]:5353
+    parse-resolv-conf
+    hold obsolete 5s
 defaults
     mode http
     timeout connect 1s
@@ -165,6 +169,9 @@ backend b
     server s1 127.0.0.1:81 check inter 1s weight 5 maxconn 3 backup
     server s2 app.example:82 disabled send-proxy-v2
     server s3 abns@w
+    server s4 app.example:83 resolvers dns resolve-prefer ipv4 resolve-net 10.0.0.0/8 init-addr libc,none
+    server-template t 1-3 nowhere.example:84 resolvers dns init-addr none id 20
+    server-template u 2 _http._tcp.app.example resolvers dns
 listen w
     bind abns@w process 3 accept-proxy
     server app 127.0.0.1:8080

@@ -213,13 +213,93 @@ type Server struct {
 	// the two-tier design); 0 otherwise. The dispatcher takes such a server
 	// out the moment the master sees that process die.
 	LocalProcess int `json:"local_process,omitempty"`
-	Pos          Pos `json:"pos"`
+
+	// FQDN is the host name the address was written with, "" when it is
+	// an IP literal or a socket path. Addr keeps the port (0 for an SRV
+	// name) and, once resolved at load, the IP address in Addr.Host; when
+	// NoAddr is set Addr.Host still holds the name and must not be dialled.
+	FQDN string `json:"fqdn,omitempty"`
+	// Resolvers names the resolvers section that resolves FQDN at run
+	// time ("resolvers" option); "" = resolved once, at load.
+	Resolvers string `json:"resolvers,omitempty"`
+	// ResolvePrefer is the address family run-time resolution prefers:
+	// "ipv4" or "ipv6" (HAProxy's default).
+	ResolvePrefer string `json:"resolve_prefer"`
+	// ResolveNets are the networks (CIDRs, in order) whose addresses
+	// run-time resolution prefers ("resolve-net").
+	ResolveNets []string `json:"resolve_nets,omitempty"`
+	// InitAddr is how the address is found at start, in order: "last",
+	// "libc", "none" or an IP address. Default: HAProxy's "last", "libc",
+	// plus "none" when Resolvers is set. Load applies it: see NoAddr.
+	InitAddr []string `json:"init_addr,omitempty"`
+	// NoAddr is set when the server starts without an address (init-addr
+	// none, or an SRV name): it is in maintenance ("MAINT (resolution)")
+	// until DNS gives it one.
+	NoAddr bool `json:"no_addr,omitempty"`
+	// Template is the prefix of the server-template line the server comes
+	// from, "" for a server line.
+	Template string `json:"template,omitempty"`
+	// SRV is set when FQDN is a DNS SRV name (it starts with '_'): the
+	// address and port come from the SRV records, at run time.
+	SRV bool `json:"srv,omitempty"`
+
+	Pos Pos `json:"pos"`
 }
 
-// Resolvers is a resolvers section. Its keywords come with the DNS resolver.
+// Resolvers is a resolvers section: the name servers that resolve the
+// servers' names at run time, and how.
 type Resolvers struct {
 	Name string `json:"name"`
-	Pos  Pos    `json:"pos"`
+	// Nameservers are the nameserver lines, and those parse-resolv-conf
+	// read, in order. There is at least one.
+	Nameservers []Nameserver `json:"nameservers,omitempty"`
+	// ParseResolvConf is set when the section has "parse-resolv-conf".
+	ParseResolvConf bool `json:"parse_resolv_conf,omitempty"`
+	// AcceptedPayloadSize is the EDNS0 payload size announced, 512-65535
+	// (default 512).
+	AcceptedPayloadSize int `json:"accepted_payload_size"`
+	// ResolveRetries is the number of queries sent before giving up, at
+	// least 1 (default 3).
+	ResolveRetries int           `json:"resolve_retries"`
+	TimeoutResolve time.Duration `json:"timeout_resolve"` // time between two resolutions of a name, default 1s
+	TimeoutRetry   time.Duration `json:"timeout_retry"`   // time between two queries without a valid answer, default 1s
+	Hold           Hold          `json:"hold"`
+	Pos            Pos           `json:"pos"`
+}
+
+// Nameserver is one name server of a resolvers section.
+type Nameserver struct {
+	// Name is the nameserver's name; for parse-resolv-conf, its address as
+	// written in resolv.conf.
+	Name string `json:"name"`
+	Addr string `json:"addr"` // "ip:port" ("[ipv6]:port"), the port 53 by default
+	// TCP is set for a tcp@ address: queries go over TCP only. Otherwise
+	// they go over UDP.
+	TCP bool `json:"tcp,omitempty"`
+	Pos Pos  `json:"pos"` // the nameserver line, or the parse-resolv-conf line
+}
+
+// Hold are a resolvers section's hold periods ("hold STATUS T"), as in
+// HAProxy: how long a past valid answer outweighs an error of each kind,
+// how long a valid answer is reused, and how long records missing from
+// the answers are kept.
+type Hold struct {
+	Valid    time.Duration `json:"valid"`    // default 10s
+	NX       time.Duration `json:"nx"`       // default 30s
+	Timeout  time.Duration `json:"timeout"`  // default 30s
+	Refused  time.Duration `json:"refused"`  // default 30s
+	Other    time.Duration `json:"other"`    // default 30s
+	Obsolete time.Duration `json:"obsolete"` // default 0
+}
+
+// Resolver returns the resolvers section with that name, or nil.
+func (c *Config) Resolver(name string) *Resolvers {
+	for _, r := range c.Resolvers {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
 }
 
 // Proxy returns the proxy with that name, or nil.

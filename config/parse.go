@@ -58,6 +58,7 @@ const (
 	onBind              // an option of a bind line
 	onServer            // an option of a server line
 	onStatsSocket       // an option of a stats socket line
+	inResolvers         // a resolvers section
 
 	inProxies = inDefaults | inFrontend | inListen | inBackend
 	inFront   = inDefaults | inFrontend | inListen // frontend capability
@@ -76,6 +77,8 @@ func (k sectionKind) where() where {
 		return inListen
 	case secBackend:
 		return inBackend
+	case secResolvers:
+		return inResolvers
 	}
 	return 0
 }
@@ -107,7 +110,11 @@ type parser struct {
 	proxies   []*proxyDraft
 	resolvers []*Resolvers
 
-	cur *proxyDraft // the proxy or defaults section being read
+	cur    *proxyDraft // the proxy or defaults section being read
+	curRes *Resolvers  // the resolvers section being read
+	// triedNS are the resolvers sections with nameserver lines, valid or
+	// not.
+	triedNS map[*Resolvers]bool
 	// The line whose options are being read.
 	bindLine   *bindDraft
 	serverLine *Server
@@ -118,6 +125,7 @@ func newParser(ld *loader) *parser {
 	return &parser{
 		ld:       ld,
 		named:    make(map[string][]*proxyDraft),
+		triedNS:  make(map[*Resolvers]bool),
 		defaults: builtinDefaults(),
 		global:   newGlobalDraft(),
 	}
@@ -172,9 +180,6 @@ func (p *parser) statement(pos Pos, words []string) {
 		return
 	case secUnsupported:
 		return // reported once, at the section line
-	case secResolvers:
-		p.errorf(pos, "resolvers keywords are not supported yet: '%s' (they come with the DNS resolver)", words[0])
-		return
 	}
 
 	s := &stmt{pos: pos}
@@ -220,6 +225,8 @@ func (p *parser) misplaced(kw *keyword, here where) string {
 		return fmt.Sprintf("'%s' not allowed in 'defaults' section", kw.name)
 	case here&(inFrontend|inBackend) != 0 && kw.in&inListen != 0:
 		return fmt.Sprintf("'%s' not allowed because %s has no %s capability", kw.name, p.cur.label(), missingCap(p.kind))
+	case kw.in&inResolvers != 0:
+		return fmt.Sprintf("'%s' not allowed in %s section (it belongs in 'resolvers' sections)", kw.name, p.sectionLabel())
 	case kw.in&inGlobal != 0:
 		return fmt.Sprintf("'%s' not allowed in %s section (it belongs in the 'global' section)", kw.name, p.sectionLabel())
 	default:
@@ -352,26 +359,8 @@ func (p *parser) namedDefaults(pos Pos, kind sectionKind, name, from string) *pr
 	return found[0]
 }
 
-func (p *parser) startResolvers(pos Pos, args []string) {
-	switch {
-	case len(args) == 0:
-		p.errorf(pos, "'resolvers' expects a name")
-		return
-	case len(args) > 1:
-		p.errorf(pos, "'resolvers %s': unexpected '%s'", args[0], args[1])
-	}
-	p.secName = args[0]
-	for _, r := range p.resolvers {
-		if r.Name == args[0] {
-			p.errorf(pos, "resolvers section '%s' is already defined at %s", r.Name, r.Pos)
-			return
-		}
-	}
-	p.resolvers = append(p.resolvers, &Resolvers{Name: args[0], Pos: pos})
-}
-
 // endSection is called when a section ends: at the next section line or at
 // the end of a file.
 func (p *parser) endSection() {
-	p.kind, p.secName, p.cur = secNone, "", nil
+	p.kind, p.secName, p.cur, p.curRes = secNone, "", nil, nil
 }

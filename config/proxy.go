@@ -266,18 +266,40 @@ func (p *parser) server(s *stmt) error {
 	if c := invalidNameChar(name); c != 0 {
 		return fmt.Errorf("character '%c' is not permitted in server name '%s'", c, name)
 	}
-	a, err := addr.Parse(s.args[1])
+	label := fmt.Sprintf("server '%s'", name)
+	srv, err := p.newServer(s, name, label, s.args[1], s.args[2:])
 	if err != nil {
-		return fmt.Errorf("server '%s': %v", name, err)
+		return fmt.Errorf("%s: %v", label, err)
+	}
+	p.cur.Servers = append(p.cur.Servers, srv)
+	return nil
+}
+
+// newServer reads the address and options of a server or server-template
+// line; label names the line in messages.
+func (p *parser) newServer(s *stmt, name, label, address string, opts []string) (*Server, error) {
+	a, fqdn, srv, err := parseServerAddr(address)
+	if err != nil {
+		return nil, err
 	}
 	p.serverLine = &Server{
 		Name: name, Addr: a, Pos: s.pos,
 		Inter: 2 * time.Second, Rise: 2, Fall: 3, Weight: 1,
+		FQDN: fqdn, SRV: srv, ResolvePrefer: "ipv6",
 	}
-	p.options(s, onServer, fmt.Sprintf("server '%s'", name), s.args[2:])
-	p.cur.Servers = append(p.cur.Servers, p.serverLine)
+	p.options(s, onServer, label, opts)
+	sv := p.serverLine
 	p.serverLine = nil
-	return nil
+	if sv.InitAddr == nil {
+		// HAProxy's default; with resolvers, a name that does not
+		// resolve at load leaves the server without address rather than
+		// failing the load.
+		sv.InitAddr = []string{"last", "libc"}
+		if sv.Resolvers != "" {
+			sv.InitAddr = append(sv.InitAddr, "none")
+		}
+	}
+	return sv, nil
 }
 
 func (p *parser) sendProxy(s *stmt) error {

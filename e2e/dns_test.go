@@ -1,0 +1,191 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ipBackend serves HTTP on ip:port and answers with its ip.
+func ipBackend(t *testing.T, ip string, port int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ip, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, ip)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// dnsServer is a dnsmasq serving the names of a hosts file that the test
+// rewrites.
+type dnsServer struct {
+	port  int
+	hosts string
+	cmd   *exec.Cmd
+}
+
+func startDNS(t *testing.T) *dnsServer {
+	t.Helper()
+	bin, err := exec.LookPath("dnsmasq")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("dnsmasq is not on PATH, and CI is set")
+		}
+		t.Skip("dnsmasq is not on PATH")
+	}
+	d := &dnsServer{port: freeUDPPort(t), hosts: filepath.Join(t.TempDir(), "hosts")}
+	d.set(t)
+	d.cmd = exec.Command(bin, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--bind-interfaces",
+		"--listen-address=127.0.0.1", fmt.Sprintf("--port=%d", d.port), "--addn-hosts="+d.hosts,
+		"--local-ttl=0", "--pid-file=", "--user="+currentUser())
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.cmd.Process.Kill()
+		d.cmd.Wait()
+	})
+	// Until dnsmasq answers, its signal handlers may not be set: a SIGHUP
+	// from set would kill it.
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var dl net.Dialer
+		return dl.DialContext(ctx, "udp", fmt.Sprintf("127.0.0.1:%d", d.port))
+	}}
+	waitFor(t, 10*time.Second, "dnsmasq to answer", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		_, err := r.LookupHost(ctx, "probe.sluice.test")
+		return err == nil
+	})
+	return d
+}
+
+func currentUser() string {
+	if os.Getuid() == 0 {
+		return "root"
+	}
+	return os.Getenv("USER")
+}
+
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// set makes name app.sluice.test resolve to ips, and has dnsmasq reread it.
+func (d *dnsServer) set(t *testing.T, ips ...string) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("127.0.0.1 probe.sluice.test\n")
+	for _, ip := range ips {
+		fmt.Fprintf(&b, "%s app.sluice.test\n", ip)
+	}
+	if err := os.WriteFile(d.hosts, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if d.cmd != nil {
+		d.cmd.Process.Signal(syscall.SIGHUP)
+	}
+}
+
+func TestDNSScalesServers(t *testing.T) {
+	dns := startDNS(t)
+	backendPort := freePort(t)
+	all := []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7"}
+	for _, ip := range all {
+		ipBackend(t, ip, backendPort)
+	}
+	port := freePort(t)
+	cfg := fmt.Sprintf(`resolvers local
+    nameserver dnsmasq 127.0.0.1:%d
+    hold valid 1s
+    timeout resolve 200ms
+    timeout retry 200ms
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+listen web
+    bind 127.0.0.1:%d
+    balance roundrobin
+    server-template app 6 app.sluice.test:%d resolvers local init-addr none
+`, dns.port, port, backendPort)
+	dns.set(t, all[:2]...)
+	startSluice(t, cfg, fmt.Sprintf("127.0.0.1:%d", port))
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+
+	ctx, stop := context.WithTimeout(context.Background(), 90*time.Second)
+	defer stop()
+	var failed, ok atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	wg.Add(2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 5 * time.Second}
+			defer client.CloseIdleConnections()
+			for ctx.Err() == nil {
+				if _, err := get(client, url); err != nil && ctx.Err() == nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+				} else {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+
+	// seen returns the set of backends answering over 40 requests.
+	seen := func() string {
+		client := &http.Client{Timeout: 5 * time.Second}
+		defer client.CloseIdleConnections()
+		set := make(map[string]bool)
+		for i := 0; i < 40; i++ {
+			if body, err := get(client, url); err == nil {
+				set[body] = true
+			}
+		}
+		var out []string
+		for ip := range set {
+			out = append(out, ip)
+		}
+		sort.Strings(out)
+		return strings.Join(out, ",")
+	}
+	for _, step := range [][]string{all[:2], all, all[:1]} {
+		dns.set(t, step...)
+		changed := time.Now()
+		want := strings.Join(step, ",")
+		// hold valid (1s) + 1s, plus the time the check itself takes.
+		waitFor(t, 2*time.Second+time.Second, "traffic to reach exactly "+want, func() bool { return seen() == want })
+		t.Logf("%d servers: traffic reached exactly them after %v", len(step), time.Since(changed).Round(10*time.Millisecond))
+	}
+	stop()
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		t.Fatalf("%d of %d requests failed while the servers scaled; first: %v", n, n+ok.Load(), firstErr.Load())
+	}
+}
