@@ -164,3 +164,27 @@ func dnsConfig(rs *config.Resolvers) dns.Config {
 	}
 	return c
 }
+
+// Resolvers reports the resolvers' counters for "show resolvers".
+func (m *Master) Resolvers() []runtimeapi.ResolverStats {
+	var out []runtimeapi.ResolverStats
+	m.call(context.Background(), func() {
+		for _, rs := range m.cfg.Resolvers {
+			r := m.resolution.resolvers[rs.Name]
+			if r == nil {
+				continue
+			}
+			st := runtimeapi.ResolverStats{Section: rs.Name}
+			for _, ns := range r.Stats() {
+				st.Nameservers = append(st.Nameservers, runtimeapi.NameserverStats{
+					Name: ns.Name, Sent: ns.Sent, SndError: ns.SndError, Valid: ns.Valid, Update: ns.Update,
+					Cname: ns.Cname, CnameError: ns.CnameError, AnyErr: ns.AnyErr, Nx: ns.Nx, Timeout: ns.Timeout,
+					Refused: ns.Refused, Other: ns.Other, Invalid: ns.Invalid, TooBig: ns.TooBig,
+					Truncated: ns.Truncated, Outdated: ns.Outdated,
+				})
+			}
+			out = append(out, st)
+		}
+	})
+	return out
+}

@@ -117,7 +117,10 @@ func TestDNSScalesServers(t *testing.T) {
 		ipBackend(t, ip, backendPort)
 	}
 	port := freePort(t)
-	cfg := fmt.Sprintf(`resolvers local
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	cfg := fmt.Sprintf(`global
+    stats socket %s level admin
+resolvers local
     nameserver dnsmasq 127.0.0.1:%d
     hold valid 1s
     timeout resolve 200ms
@@ -131,7 +134,7 @@ listen web
     bind 127.0.0.1:%d
     balance roundrobin
     server-template app 6 app.sluice.test:%d resolvers local init-addr none
-`, dns.port, port, backendPort)
+`, sock, dns.port, port, backendPort)
 	dns.set(t, all[:2]...)
 	startSluice(t, cfg, fmt.Sprintf("127.0.0.1:%d", port))
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
@@ -182,6 +185,20 @@ listen web
 		// hold valid (1s) + 1s, plus the time the check itself takes.
 		waitFor(t, 2*time.Second+time.Second, "traffic to reach exactly "+want, func() bool { return seen() == want })
 		t.Logf("%d servers: traffic reached exactly them after %v", len(step), time.Since(changed).Round(10*time.Millisecond))
+	}
+	// With one record, the other five slots wait in maintenance.
+	rows := showStat(t, sock)
+	maint := 0
+	for i := 1; i <= 6; i++ {
+		if rows[fmt.Sprintf("web/app%d", i)]["status"] == "MAINT (resolution)" {
+			maint++
+		}
+	}
+	if maint != 5 {
+		t.Fatalf("%d slots in MAINT (resolution), want 5", maint)
+	}
+	if out := statsCmd(t, sock, "show resolvers"); !strings.Contains(out, "nameserver dnsmasq:") || strings.Contains(out, "valid:       0\n") {
+		t.Fatalf("show resolvers:\n%s", out)
 	}
 	stop()
 	wg.Wait()

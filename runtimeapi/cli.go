@@ -87,6 +87,7 @@ func newCLI(app Appliance, log *slog.Logger) *cli {
 		{name: "show stat", args: "[{<iid>|<proxy>} <type> <sid>] [typed] [up|no-maint]", help: "report counters for each proxy and server", level: levelUser, run: c.showStat},
 		{name: "show servers state", args: "[<backend>]", help: "dump volatile server information (all or for a single backend)", level: levelUser, run: c.showServersState},
 		{name: "show backend", args: "", help: "list backends", level: levelUser, run: c.showBackend},
+		{name: "show resolvers", args: "[<resolvers section id>]", help: "dump counters from all resolvers section and associated name servers", level: levelUser, run: c.showResolvers},
 		{name: "show proc", args: "", help: "show the master and its child processes", level: levelUser, run: c.showProc},
 		{name: "show sess", args: "", help: "list the established sessions of every process", level: levelOperator, run: c.showSess},
 		{name: "get weight", args: "<bk>/<srv>", help: "report a server's current weight", level: levelUser, run: c.getWeight},

@@ -366,3 +366,16 @@ func TestParseLevel(t *testing.T) {
 		t.Error("parseLevel(root) succeeded")
 	}
 }
+
+func TestShowResolvers(t *testing.T) {
+	c, _ := testCLI(t)
+	out := run(c, levelUser, "show resolvers")
+	for _, want := range []string{"Resolvers section dns\n", " nameserver ns1:\n", "  sent:        4\n", "  timeout:     1\n", "  outdated:    0\n"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("show resolvers lacks %q:\n%s", want, out)
+		}
+	}
+	if out := run(c, levelUser, "show resolvers nope"); !strings.Contains(out, "Can't find that resolvers section") {
+		t.Fatalf("unknown section: %q", out)
+	}
+}

@@ -26,6 +26,10 @@ type fakeApp struct {
 func (f *fakeApp) Config() *config.Config { return f.cfg }
 func (f *fakeApp) Info() Info             { return f.info }
 
+func (f *fakeApp) Resolvers() []ResolverStats {
+	return []ResolverStats{{Section: "dns", Nameservers: []NameserverStats{{Name: "ns1", Sent: 4, Valid: 3, Timeout: 1}}}}
+}
+
 func (f *fakeApp) Snapshots(ctx context.Context) ([]Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -21,6 +21,9 @@ type Appliance interface {
 	Info() Info
 	// Snapshots asks every live child process for its counters and state.
 	Snapshots(ctx context.Context) ([]Snapshot, error)
+	// Resolvers reports the DNS resolvers' counters, per section and
+	// nameserver, in configuration order.
+	Resolvers() []ResolverStats
 	// Apply makes a change in every process and keeps it across reloads
 	// and child restarts. The runtime API validates the change against
 	// Config first.
@@ -142,4 +145,18 @@ type Resolution struct {
 	Present bool   `json:"present"`          // false: DNS has no record for it (maintenance)
 	Addr    string `json:"addr,omitempty"`   // "IP:PORT"
 	Weight  int    `json:"weight,omitempty"` // from an SRV record; 0 keeps the weight
+}
+
+// ResolverStats are the counters of one resolvers section.
+type ResolverStats struct {
+	Section     string
+	Nameservers []NameserverStats
+}
+
+// NameserverStats are HAProxy's "show resolvers" counters of a nameserver.
+type NameserverStats struct {
+	Name                                             string
+	Sent, SndError, Valid, Update, Cname, CnameError uint64
+	AnyErr, Nx, Timeout, Refused, Other, Invalid     uint64
+	TooBig, Truncated, Outdated                      uint64
 }

@@ -332,3 +332,39 @@ func humanDuration(d time.Duration) string {
 	fmt.Fprintf(&b, "%ds", s)
 	return b.String()
 }
+
+// showResolvers prints HAProxy's "show resolvers": per section, per
+// nameserver, the query counters.
+func (c *cli) showResolvers(_ context.Context, _ *session, args []string) string {
+	if len(args) > 1 {
+		return errorf("'show resolvers' takes at most a resolvers section name.")
+	}
+	all := c.app.Resolvers()
+	var b strings.Builder
+	found := false
+	for _, r := range all {
+		if len(args) == 1 && r.Section != args[0] {
+			continue
+		}
+		found = true
+		fmt.Fprintf(&b, "Resolvers section %s\n", r.Section)
+		for _, ns := range r.Nameservers {
+			fmt.Fprintf(&b, " nameserver %s:\n", ns.Name)
+			for _, f := range []struct {
+				name string
+				v    uint64
+			}{
+				{"sent", ns.Sent}, {"snd_error", ns.SndError}, {"valid", ns.Valid}, {"update", ns.Update},
+				{"cname", ns.Cname}, {"cname_error", ns.CnameError}, {"any_err", ns.AnyErr}, {"nx", ns.Nx},
+				{"timeout", ns.Timeout}, {"refused", ns.Refused}, {"other", ns.Other}, {"invalid", ns.Invalid},
+				{"too_big", ns.TooBig}, {"truncated", ns.Truncated}, {"outdated", ns.Outdated},
+			} {
+				fmt.Fprintf(&b, "  %-12s %d\n", f.name+":", f.v)
+			}
+		}
+	}
+	if len(args) == 1 && !found {
+		return errorf("Can't find that resolvers section")
+	}
+	return b.String()
+}
