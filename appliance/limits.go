@@ -53,6 +53,10 @@ func sizeLimits(cfg *config.Config) (limits, error) {
 			return out, nil
 		}
 		fit := max((hard-fixed)/2, 1)
+		if !cfg.Global.NoStrictLimits {
+			return limits{}, fmt.Errorf("FD limit (%d) too low for maxconn=%d/maxsock=%d: raise the hard 'ulimit -n' to %d, lower maxconn to %d, or set 'no strict-limits' in the global section to lower it automatically",
+				hard, out.MaxConn, out.MaxSock, out.MaxSock, fit)
+		}
 		out.Warning = fmt.Sprintf("FD limit (%d) too low for maxconn=%d/maxsock=%d; maxconn lowered to %d (raise the hard 'ulimit -n' to %d to keep it)",
 			hard, out.MaxConn, out.MaxSock, fit, out.MaxSock)
 		out.MaxConn, out.MaxSock = fit, 2*fit+fixed

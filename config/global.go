@@ -441,6 +441,12 @@ func (p *parser) daemon(s *stmt) error {
 	return noArg(s)
 }
 
+// strictLimits reads "[no] strict-limits".
+func (p *parser) strictLimits(s *stmt) error {
+	p.global.NoStrictLimits = s.neg
+	return noArg(s)
+}
+
 // masterWorker accepts HAProxy's "master-worker [no-exit-on-failure]":
 // sluice always runs as a master and its workers, and restarts a worker
 // that dies rather than exiting.

@@ -55,6 +55,7 @@ var keywords = []keyword{
 	{name: "chroot", in: inGlobal, parse: (*parser).chroot},
 	{name: "pidfile", in: inGlobal, parse: (*parser).pidFile},
 	{name: "daemon", in: inGlobal, parse: (*parser).daemon},
+	{name: "strict-limits", in: inGlobal, neg: true, parse: (*parser).strictLimits},
 	{name: "master-worker", in: inGlobal, parse: (*parser).masterWorker},
 
 	// proxies

@@ -482,3 +482,13 @@ func TestStatsPageKeywords(t *testing.T) {
 			errs: []string{"t.cfg:4: 'stats auth' is not supported"}},
 	})
 }
+
+func TestStrictLimits(t *testing.T) {
+	if cfg := mustLoad(t, "global\n    no strict-limits\n"+lst); !cfg.Global.NoStrictLimits {
+		t.Error("no strict-limits not set")
+	}
+	if cfg := mustLoad(t, "global\n    strict-limits\n"+lst); cfg.Global.NoStrictLimits {
+		t.Error("strict-limits set no strict-limits")
+	}
+	runCases(t, []loadCase{{name: "argument", cfg: "global\n    strict-limits yes\n" + lst, errs: []string{"t.cfg:2: 'strict-limits' takes no argument (got 'yes')"}}})
+}

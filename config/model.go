@@ -71,6 +71,10 @@ type Global struct {
 	Chroot          string `json:"chroot,omitempty"`
 	PidFile         string `json:"pid_file,omitempty"`
 	Daemon          bool   `json:"daemon"`
+	// NoStrictLimits is "no strict-limits": when the descriptor limit
+	// cannot be raised for maxconn, lower maxconn with a warning instead of
+	// refusing to start (HAProxy 2.6's strict-limits is on by default).
+	NoStrictLimits bool `json:"no_strict_limits,omitempty"`
 }
 
 // Mode is a proxy's mode.
