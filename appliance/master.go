@@ -74,6 +74,7 @@ type Master struct {
 	statsSocks statsSockets
 	checks     checks
 	resolution resolution
+	runCtx     context.Context // Run's context, for what the master starts at run time
 	pages      statsPages
 	cliPath    string // the master CLI socket (-S), "" for none
 }
@@ -215,6 +216,7 @@ func (m *Master) Run(ctx context.Context) error {
 	}
 	restart := make(chan *child)
 	m.restart = restart
+	m.runCtx = ctx
 	m.startServices(ctx, m.cfg)
 	for {
 		select {

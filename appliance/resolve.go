@@ -38,7 +38,17 @@ func (m *Master) startResolution(ctx context.Context, cfg *config.Config) {
 		// their own.
 		templates := make(map[string][]*config.Server)
 		for _, s := range p.Servers {
-			if s.Resolvers == "" || s.FQDN == "" {
+			if s.Resolvers == "" {
+				continue
+			}
+			if e, ok := m.changes.entries[p.Name+"/"+s.Name+" fqdn"]; ok {
+				// "set server fqdn": this server follows its own name now.
+				own := *s
+				own.FQDN, own.Template, own.SRV = *e.change.FQDN, "", false
+				m.resolve(ctx, p, []*config.Server{&own})
+				continue
+			}
+			if s.FQDN == "" {
 				continue
 			}
 			if s.Template != "" {

@@ -152,6 +152,9 @@ func (m *Master) Apply(ctx context.Context, c runtimeapi.Change) error {
 		c = m.withPort(c)
 		m.changes.record(c)
 		m.checks.follow(c)
+		if c.FQDN != nil {
+			m.startResolution(m.runCtx, m.cfg) // resolve the new name from now on
+		}
 		msg := control.Msg{Kind: control.KindChange, Changes: []runtimeapi.Change{c}}
 		for n, ch := range m.children {
 			if ch.ctrl == nil || !ch.alive() {
@@ -250,6 +253,8 @@ func changeKey(c runtimeapi.Change) string {
 		return target + " check"
 	case c.Resolved != nil:
 		return target + " resolved"
+	case c.FQDN != nil:
+		return target + " fqdn"
 	case c.AgentUp != nil:
 		return target + " agent"
 	case c.Weight != nil:

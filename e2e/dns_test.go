@@ -97,11 +97,17 @@ func freeUDPPort(t *testing.T) int {
 func (d *dnsServer) set(t *testing.T, ips ...string) {
 	t.Helper()
 	var b strings.Builder
-	b.WriteString("127.0.0.1 probe.sluice.test\n")
 	for _, ip := range ips {
 		fmt.Fprintf(&b, "%s app.sluice.test\n", ip)
 	}
-	if err := os.WriteFile(d.hosts, []byte(b.String()), 0o644); err != nil {
+	d.setHosts(t, b.String())
+}
+
+// setHosts replaces the hosts file ("IP NAME" lines).
+func (d *dnsServer) setHosts(t *testing.T, lines string) {
+	t.Helper()
+	lines = "127.0.0.1 probe.sluice.test\n" + lines
+	if err := os.WriteFile(d.hosts, []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if d.cmd != nil {
@@ -204,5 +210,46 @@ listen web
 	wg.Wait()
 	if n := failed.Load(); n > 0 {
 		t.Fatalf("%d of %d requests failed while the servers scaled; first: %v", n, n+ok.Load(), firstErr.Load())
+	}
+}
+
+func TestSetServerFQDN(t *testing.T) {
+	dns := startDNS(t)
+	backendPort := freePort(t)
+	ipBackend(t, "127.0.0.2", backendPort)
+	ipBackend(t, "127.0.0.3", backendPort)
+	dns.setHosts(t, "127.0.0.2 one.sluice.test\n127.0.0.3 two.sluice.test\n")
+	port, sock := freePort(t), filepath.Join(t.TempDir(), "operator.sock")
+	cfg := fmt.Sprintf(`global
+    stats socket %s level operator
+resolvers local
+    nameserver dnsmasq 127.0.0.1:%d
+    timeout resolve 200ms
+    timeout retry 200ms
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+listen web
+    bind 127.0.0.1:%d
+    server s1 one.sluice.test:%d resolvers local init-addr none
+`, sock, dns.port, port, backendPort)
+	startSluice(t, cfg, fmt.Sprintf("127.0.0.1:%d", port))
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	answers := func(want string) func() bool {
+		return func() bool {
+			body, err := get(client, url)
+			return err == nil && body == want
+		}
+	}
+	waitFor(t, 5*time.Second, "one.sluice.test to be served", answers("127.0.0.2"))
+	expectAnswer(t, sock, "set server web/s1 weight 5", "Permission denied")
+	expectAnswer(t, sock, "set server web/s1 fqdn two.sluice.test", "")
+	waitFor(t, 5*time.Second, "the server to follow two.sluice.test", answers("127.0.0.3"))
+	if out := statsCmd(t, sock, "set server web/s1 fqdn bad_name!"); !strings.Contains(out, "Invalid FQDN") {
+		t.Fatalf("a bad name answered %q", out)
 	}
 }

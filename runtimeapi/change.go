@@ -122,8 +122,13 @@ func (c *cli) serverTarget(args []string) (*config.Proxy, *config.Server, string
 	return p, sc, ""
 }
 
-func (c *cli) setServer(ctx context.Context, _ *session, args []string) string {
-	const usage = "'set server <srv>' only supports 'agent', 'health', 'state', 'weight' and 'addr'."
+func (c *cli) setServer(ctx context.Context, s *session, args []string) string {
+	const usage = "'set server <srv>' only supports 'agent', 'health', 'state', 'weight', 'addr' and 'fqdn'."
+	// Operators may point a server at another name; every other change
+	// needs admin.
+	if s.level < levelAdmin && (len(args) < 2 || args[1] != "fqdn") {
+		return "Permission denied\n"
+	}
 	p, sc, fail := c.serverTarget(args)
 	if sc == nil {
 		return fail
@@ -180,6 +185,19 @@ func (c *cli) setServer(ctx context.Context, _ *session, args []string) string {
 		return c.changeWeight(ctx, p, sc, rest)
 	case "addr":
 		return c.setAddr(ctx, p, sc, rest)
+	case "fqdn":
+		if len(rest) != 1 {
+			return errorf("'set server <srv> fqdn' expects a FQDN.")
+		}
+		if sc.Resolvers == "" {
+			return errorf("set server <b>/<s> fqdn requires a resolvers section: add 'resolvers <name>' to the server line.")
+		}
+		name := strings.TrimSuffix(rest[0], ".")
+		if !validFQDN(name) || strings.HasPrefix(name, "_") {
+			return errorf("Invalid FQDN '%s'.", rest[0])
+		}
+		ch.FQDN = &name
+		return c.apply(ctx, ch, "set server "+target+" fqdn "+name)
 	}
 	return errorf(usage)
 }
@@ -450,4 +468,23 @@ func (c *cli) clearCounters(all bool) func(context.Context, *session, []string) 
 		}
 		return c.apply(ctx, Change{ClearCounters: true}, "clear counters")
 	}
+}
+
+// validFQDN reports whether name is a host name: dot-separated labels of
+// letters, digits and hyphens, none empty or longer than 63 bytes.
+func validFQDN(name string) bool {
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -92,7 +92,7 @@ func newCLI(app Appliance, log *slog.Logger) *cli {
 		{name: "show sess", args: "", help: "list the established sessions of every process", level: levelOperator, run: c.showSess},
 		{name: "get weight", args: "<bk>/<srv>", help: "report a server's current weight", level: levelUser, run: c.getWeight},
 		{name: "set weight", args: "<bk>/<srv> (<weight>|<weight>%)", help: "change a server's weight (deprecated, use 'set server')", level: levelAdmin, run: c.setWeight},
-		{name: "set server", args: "<bk>/<srv> [state|health|agent|weight|addr] <value>", help: "change a server's state, weight or address", level: levelAdmin, run: c.setServer},
+		{name: "set server", args: "<bk>/<srv> [state|health|agent|weight|addr|fqdn] <value>", help: "change a server's state, weight, address or name (fqdn: operator; the rest: admin)", level: levelOperator, run: c.setServer},
 		{name: "enable server", args: "<bk>/<srv>", help: "enable a disabled server (use 'set server' instead)", level: levelAdmin, run: c.enableServer(true)},
 		{name: "disable server", args: "<bk>/<srv>", help: "disable a server for maintenance (use 'set server' instead)", level: levelAdmin, run: c.enableServer(false)},
 		{name: "set maxconn frontend", args: "<frontend> <value>", help: "change a frontend's maxconn setting", level: levelAdmin, run: c.setMaxConnFrontend},

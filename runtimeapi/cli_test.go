@@ -107,8 +107,8 @@ func TestAnswers(t *testing.T) {
 
 		// set server.
 		{levelAdmin, "set server", "Require 'backend/server'.\n\n"},
-		{levelAdmin, "set server be_app/s1", "'set server <srv>' only supports 'agent', 'health', 'state', 'weight' and 'addr'.\n\n"},
-		{levelAdmin, "set server be_app/s1 fqdn x", "'set server <srv>' only supports 'agent', 'health', 'state', 'weight' and 'addr'.\n\n"},
+		{levelAdmin, "set server be_app/s1", "'set server <srv>' only supports 'agent', 'health', 'state', 'weight', 'addr' and 'fqdn'.\n\n"},
+		{levelAdmin, "set server be_app/s1 color x", "'set server <srv>' only supports 'agent', 'health', 'state', 'weight', 'addr' and 'fqdn'.\n\n"},
 		{levelAdmin, "set server be_app/nope state ready", "No such server.\n\n"},
 		{levelAdmin, "set server be_app/s1 state up", "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n\n"},
 		{levelAdmin, "set server be_app/s1 state", "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n\n"},
@@ -159,6 +159,12 @@ func TestAnswers(t *testing.T) {
 		{levelAdmin, "shutdown sessions server be_app/nope", "No such server.\n\n"},
 		{levelAdmin, "shutdown sessions", "Unknown command: 'shutdown sessions'. Expected one of: shutdown sessions server.\n\n"},
 		{levelAdmin, "clear counters now", "'clear counters' expects nothing or 'all'.\n\n"},
+
+		// set server fqdn is the one change operators may make.
+		{levelOperator, "set server be_app/s1 state drain", "Permission denied\n\n"},
+		{levelUser, "set server be_app/s1 fqdn a.example", "Permission denied\n\n"},
+		{levelOperator, "set server be_app/s1 fqdn a.example", "set server <b>/<s> fqdn requires a resolvers section: add 'resolvers <name>' to the server line.\n\n"},
+		{levelOperator, "set server be_app/s1 fqdn", "'set server <srv> fqdn' expects a FQDN.\n\n"},
 
 		// Successful changes answer with the empty line only.
 		{levelAdmin, "set server be_app/s1 state drain", "\n"},

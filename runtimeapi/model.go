@@ -127,6 +127,10 @@ type Change struct {
 	MaxConnServer   *int
 	MaxConnFrontend *int
 	MaxConnGlobal   *int
+	// FQDN is "set server B/S fqdn NAME": the server is resolved from that
+	// name from now on.
+	FQDN *string `json:"fqdn,omitempty"`
+
 	// Resolved is what DNS says a server's address is now: the master
 	// resolves every name once and shares the outcome with every process.
 	Resolved *Resolution `json:"resolved,omitempty"`
