@@ -91,7 +91,8 @@ type SavedServer struct {
 // maintenance for any maintenance bit, else drain for any drain bit.
 func (s SavedServer) Admin() backend.Admin {
 	switch {
-	case s.AdminState&(AdminForcedMaint|AdminInheritedMaint|AdminConfigMaint|AdminResolveMaint|AdminFQDNMaint) != 0:
+	// Resolution maintenance is DNS's to lift, not a state to restore.
+	case s.AdminState&(AdminForcedMaint|AdminInheritedMaint|AdminConfigMaint|AdminFQDNMaint) != 0:
 		return backend.Maint
 	case s.AdminState&(AdminForcedDrain|AdminInheritedDrain) != 0:
 		return backend.Drain
@@ -154,6 +155,14 @@ func savedFromState(pv *proxyView, sv *serverView, now time.Time) SavedServer {
 		}
 	case backend.Drain:
 		s.AdminState = AdminForcedDrain
+	}
+	if st.Unresolved {
+		s.AdminState |= AdminResolveMaint
+		s.OpState = OpStopped
+		s.Addr = "" // the name has no address yet
+	}
+	if sc.FQDN != "" {
+		s.FQDN = sc.FQDN
 	}
 	if sc.Check {
 		s.CheckState = CheckConfigured | CheckEnabled
