@@ -88,7 +88,8 @@ type SavedServer struct {
 }
 
 // Admin is the administrative state the saved bits mean to Sluice:
-// maintenance for any maintenance bit, else drain for any drain bit.
+// maintenance for any maintenance bit but resolution, else drain for any
+// drain bit.
 func (s SavedServer) Admin() backend.Admin {
 	switch {
 	// Resolution maintenance is DNS's to lift, not a state to restore.
