@@ -49,31 +49,60 @@ func startDNS(t *testing.T) *dnsServer {
 		}
 		t.Skip("dnsmasq is not on PATH")
 	}
-	d := &dnsServer{port: freeUDPPort(t), hosts: filepath.Join(t.TempDir(), "hosts")}
+	d := &dnsServer{hosts: filepath.Join(t.TempDir(), "hosts")}
 	d.set(t)
-	d.cmd = exec.Command(bin, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--bind-interfaces",
-		"--listen-address=127.0.0.1", fmt.Sprintf("--port=%d", d.port), "--addn-hosts="+d.hosts,
-		"--local-ttl=0", "--pid-file=", "--user="+currentUser())
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
+	// The port is free for UDP when chosen, but dnsmasq also listens on TCP
+	// and another process may take the port meanwhile: try a few ports.
+	for attempt := 0; attempt < 5; attempt++ {
+		d.port = freeUDPPort(t)
+		d.cmd = exec.Command(bin, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--bind-interfaces",
+			"--listen-address=127.0.0.1", fmt.Sprintf("--port=%d", d.port), "--addn-hosts="+d.hosts,
+			"--local-ttl=0", "--pid-file=", "--user="+currentUser(), "--log-facility=-")
+		var out syncBuffer
+		d.cmd.Stdout, d.cmd.Stderr = &out, &out
+		if err := d.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func(cmd *exec.Cmd) { cmd.Wait(); close(exited) }(d.cmd)
+		if d.answers(exited) {
+			cmd := d.cmd
+			t.Cleanup(func() {
+				cmd.Process.Kill()
+				<-exited
+			})
+			return d
+		}
 		d.cmd.Process.Kill()
-		d.cmd.Wait()
-	})
-	// Until dnsmasq answers, its signal handlers may not be set: a SIGHUP
-	// from set would kill it.
+		<-exited
+		t.Logf("dnsmasq on port %d did not start: %s", d.port, out.String())
+	}
+	t.Fatal("dnsmasq did not start")
+	return nil
+}
+
+// answers waits until dnsmasq answers a query, or exits. Until it answers,
+// its signal handlers may not be set: a SIGHUP from set would kill it.
+func (d *dnsServer) answers(exited <-chan struct{}) bool {
 	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var dl net.Dialer
 		return dl.DialContext(ctx, "udp", fmt.Sprintf("127.0.0.1:%d", d.port))
 	}}
-	waitFor(t, 10*time.Second, "dnsmasq to answer", func() bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		defer cancel()
 		_, err := r.LookupHost(ctx, "probe.sluice.test")
-		return err == nil
-	})
-	return d
+		cancel()
+		if err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func currentUser() string {
