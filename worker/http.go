@@ -68,10 +68,14 @@ func newHTTPServer(p, beProxy *config.Proxy, be *backend.Backend, alog *accesslo
 		DisableCompression:    true,
 	}
 	h.rp = &httputil.ReverseProxy{
-		Rewrite:       h.rewrite,
-		Transport:     h.tr,
-		ErrorHandler:  h.proxyError,
-		FlushInterval: -1, // stream: never hold a response back
+		Rewrite:      h.rewrite,
+		Transport:    h.tr,
+		ErrorHandler: h.proxyError,
+		// 0: responses of unknown length (streams, server-sent events) are
+		// still flushed as they come, as ReverseProxy does for them; others
+		// go out in as few writes as the buffers allow. -1 flushed after
+		// every write: two or more write(2) per small response.
+		FlushInterval: 0,
 		ModifyResponse: func(resp *http.Response) error {
 			if info, ok := resp.Request.Context().Value(infoKey).(*requestInfo); ok {
 				info.response = time.Since(info.started) - info.connect

@@ -15,8 +15,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sluicelb/sluice/appliance"
 	"github.com/sluicelb/sluice/config"
@@ -170,6 +173,9 @@ func runChild(n string) int {
 		log.Error("bad " + appliance.ChildEnv + " value " + strconv.Quote(n))
 		return 2
 	}
+	if dir := os.Getenv("SLUICE_CPUPROFILE"); dir != "" {
+		profileCPU(dir, num, log)
+	}
 	if err := worker.Run(os.NewFile(3, "control"), num, log); err != nil {
 		log.Error("process failed", "process", num, "err", err)
 		return 1
@@ -185,4 +191,28 @@ func newLogger(debug, quiet bool) *slog.Logger {
 		level = slog.LevelWarn
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// profileCPU records a CPU profile of this child for the benchmarks'
+// analysis: SLUICE_CPUPROFILE=DIR writes DIR/cpu-process-N.pprof, covering
+// the first SLUICE_CPUPROFILE_SECONDS (default 30) seconds of the process.
+func profileCPU(dir string, num int, log *slog.Logger) {
+	secs, err := strconv.Atoi(os.Getenv("SLUICE_CPUPROFILE_SECONDS"))
+	if err != nil || secs <= 0 {
+		secs = 30
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("cpu-process-%d.pprof", num)))
+	if err != nil {
+		log.Error("cpu profile", "err", err)
+		return
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		log.Error("cpu profile", "err", err)
+		f.Close()
+		return
+	}
+	time.AfterFunc(time.Duration(secs)*time.Second, func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	})
 }
