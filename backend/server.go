@@ -290,6 +290,10 @@ func (s *Server) SetResolution(present bool, a addr.Addr, weight int) {
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
 	if present {
+		if s.unresolved && s.cfg.Check {
+			// A slot that gets an address comes up through its checks.
+			s.health, s.checkHealth = Down, 0
+		}
 		s.addr, s.addrSet = a, a.Key() != s.cfg.Addr.Key()
 		if weight > 0 {
 			s.weight, s.weightSet = min(weight, MaxWeight), true

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -314,5 +315,39 @@ func TestLeastConnExactAcrossReload(t *testing.T) {
 		if s := acquire(t, nb, client(10+i)); s.Name() != "c" {
 			t.Fatalf("pick %d after reload went to %s, want c", i, s.Name())
 		}
+	}
+}
+
+func TestResolution(t *testing.T) {
+	plain := srv(t, 1, "a")
+	plain.NoAddr = true
+	checked := srv(t, 2, "b", check)
+	checked.NoAddr = true
+	b := New(proxy(config.BalanceRoundRobin, plain, checked), nil)
+	for _, s := range b.Servers() {
+		if st := s.State(); !st.Unresolved || st.Status(s.Config()) != "MAINT (resolution)" {
+			t.Fatalf("%s starts %+v, want MAINT (resolution)", s.Name(), st)
+		}
+	}
+	if _, err := b.Acquire(context.Background(), client(1), nil); err != ErrNoServer {
+		t.Fatalf("Acquire with no address anywhere: %v", err)
+	}
+	a, _ := addr.Parse("127.0.0.9:80")
+	b.Server("a").SetResolution(true, a, 0)
+	b.Server("b").SetResolution(true, a, 0)
+	if got := b.Server("a").Addr().String(); got != "127.0.0.9:80" {
+		t.Fatalf("address %s", got)
+	}
+	// Without checks the slot serves at once; with checks it waits for them.
+	for i := 0; i < 4; i++ {
+		s := acquire(t, b, client(i))
+		if s.Name() != "a" {
+			t.Fatalf("pick %d went to %s before its checks", i, s.Name())
+		}
+		s.Release()
+	}
+	b.Server("a").SetResolution(false, addr.Addr{}, 0)
+	if st := b.Server("a").State(); !st.Unresolved {
+		t.Fatal("a record removed, but the slot is still in service")
 	}
 }
