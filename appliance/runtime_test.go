@@ -103,3 +103,11 @@ func TestRole(t *testing.T) {
 		}
 	}
 }
+
+func TestStateChangesInitAddrLast(t *testing.T) {
+	cfg := load(t, "resolvers dns\n    nameserver ns 127.0.0.1:53\ndefaults\n    load-server-state-from-file global\nlisten web\n    bind 127.0.0.1:8000\n    server-template app 2 app.invalid:8080 resolvers dns init-addr last,none\n")
+	got := stateChanges(cfg, runtimeapi.SavedServer{BackendName: "web", ServerID: 1, ServerName: "app1", Addr: "10.0.0.5", Port: 8080, UserWeight: 1, InitialWeight: 1})
+	if len(got) != 1 || got[0].Resolved == nil || !got[0].Resolved.Present || got[0].Resolved.Addr != "10.0.0.5:8080" {
+		t.Fatalf("stateChanges = %+v, want app1 at its last address 10.0.0.5:8080", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 
 	"github.com/sluicelb/sluice/addr"
@@ -84,6 +85,17 @@ func stateChanges(cfg *config.Config, s runtimeapi.SavedServer) []runtimeapi.Cha
 		w := s.UserWeight
 		c.Weight = &w
 		out = append(out, c)
+	}
+	if ip := net.ParseIP(s.Addr); ip != nil && sc.FQDN != "" && slices.Contains(sc.InitAddr, "last") {
+		// init-addr last: a server resolved from DNS starts at the address
+		// it had, until DNS answers again.
+		port := s.Port
+		if port == 0 {
+			port = sc.Addr.Port
+		}
+		c := target
+		c.Resolved = &runtimeapi.Resolution{Present: true, Addr: net.JoinHostPort(ip.String(), strconv.Itoa(port))}
+		return append(out, c)
 	}
 	if ip := net.ParseIP(s.Addr); ip != nil && sc.Addr.Family == addr.TCP && net.ParseIP(sc.Addr.Host) != nil && s.Addr != sc.Addr.Host {
 		port := s.Port
