@@ -18,9 +18,12 @@ import (
 // dispatcher full of long-lived idle sessions (RDP, Citrix) ran out of
 // descriptors at a third of its maxconn. When lastRead is not nil, each
 // burst stores its time there, for idle timeouts on sockets without TCP_INFO.
-func spliceCopy(dst, src syscall.RawConn, lastRead *atomic.Int64) (written int64, err error) {
+func spliceCopy(dst, src syscall.RawConn, lastRead *atomic.Int64, srcTCP bool) (written int64, err error) {
 	// The callbacks are made once: a closure per burst would allocate.
 	sp := &splicer{}
+	if srcTCP {
+		sp.quickAcks = quickAcks
+	}
 	fill, drain := sp.fill, sp.drain
 	defer func() {
 		if sp.p != nil {
@@ -52,11 +55,20 @@ func spliceCopy(dst, src syscall.RawConn, lastRead *atomic.Int64) (written int64
 	}
 }
 
+// quickAcks is how many of a TCP source's first reads are acknowledged at
+// once. A TLS 1.3 client sends its Finished, then its request; Go's server
+// has sent its session tickets already, so nothing goes back after the
+// Finished and the kernel delays its ACK (40 ms), while a client that
+// leaves Nagle's algorithm on holds its request until that ACK. Acking the
+// first reads at once removes the stall; later reads keep delayed ACKs.
+const quickAcks = 8
+
 // splicer is the state of one spliceCopy, shared with its callbacks.
 type splicer struct {
-	p     *pipe
-	moved int64
-	err   error
+	p         *pipe
+	moved     int64
+	err       error
+	quickAcks int // reads left to acknowledge at once
 }
 
 // fill moves what src has into the pipe, taking a pipe for it; when src has
@@ -81,6 +93,10 @@ func (sp *splicer) fill(fd uintptr) bool {
 	}
 	if sp.err == nil {
 		sp.p.n = int(n)
+		if sp.quickAcks > 0 && n > 0 {
+			sp.quickAcks--
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1) // best effort
+		}
 	}
 	return true
 }

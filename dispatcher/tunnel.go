@@ -92,7 +92,8 @@ func (t *tunnel) copy(dst, src net.Conn) (int64, error) {
 		if t.idle > 0 && t.tcp == nil {
 			lastRead = &t.lastRead // no TCP_INFO to tell idleness
 		}
-		n, err = spliceCopy(d, s, lastRead)
+		_, srcTCP := src.(*net.TCPConn)
+		n, err = spliceCopy(d, s, lastRead, srcTCP)
 	} else if spliceable(dst, src) {
 		n, err = io.Copy(dst, src) // a PROXY-header wrapper drains its buffer first
 	} else {
