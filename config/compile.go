@@ -42,6 +42,7 @@ func (p *parser) compile() *Config {
 	p.resolveAddresses()
 	p.localProcesses()
 	p.checkCerts()
+	p.finishSSL()
 	p.checkModes()
 	for _, d := range p.proxies {
 		cfg.Proxies = append(cfg.Proxies, &d.Proxy)
@@ -439,10 +440,10 @@ func (p *parser) checkCerts() {
 				}
 				continue
 			}
-			if len(b.Crt) == 0 {
-				p.errorf(b.Pos, "%s: 'ssl' needs a certificate: add 'crt FILE'", label)
+			if len(b.Crt) == 0 && len(b.TLS.CrtList) == 0 {
+				p.errorf(b.Pos, "%s: 'ssl' needs a certificate: add 'crt FILE' or 'crt-list FILE'", label)
 			}
-			for _, path := range b.Crt {
+			for _, path := range append(slices.Clone(b.Crt), b.TLS.CrtList...) {
 				err, done := checked[path]
 				if !done {
 					err = p.ld.checkCrt(path)

@@ -236,11 +236,12 @@ func TestServerAndBindValues(t *testing.T) {
     server c /run/app.sock send-proxy
 `)
 	l := cfg.Proxy("l")
+	defaultTLS := BindSSL{SSLOptions: SSLOptions{MinVer: "TLSv1.2", MaxVer: "TLSv1.3", Verify: "none"}}
 	want := []Bind{
 		{Addr: l.Binds[0].Addr, Processes: []int{1}, AcceptProxy: true, SSL: true, Crt: []string{"testdata/site.pem", "testdata/certs"},
-			ALPN: []string{"h2", "http/1.1"}, Name: "tls", ID: 1, MaxConn: 50, Pos: Pos{"t.cfg", 2}},
+			ALPN: []string{"h2", "http/1.1"}, TLS: defaultTLS, Name: "tls", ID: 1, MaxConn: 50, Pos: Pos{"t.cfg", 2}},
 		{Addr: l.Binds[1].Addr, Processes: []int{1}, AcceptProxy: true, SSL: true, Crt: []string{"testdata/site.pem", "testdata/certs"},
-			ALPN: []string{"h2", "http/1.1"}, Name: "tls", ID: 2, MaxConn: 50, Pos: Pos{"t.cfg", 2}},
+			ALPN: []string{"h2", "http/1.1"}, TLS: defaultTLS, Name: "tls", ID: 2, MaxConn: 50, Pos: Pos{"t.cfg", 2}},
 		{Addr: l.Binds[2].Addr, Processes: []int{1}, ID: 7, Pos: Pos{"t.cfg", 3}},
 	}
 	for i := range want {

@@ -25,6 +25,10 @@ type globalDraft struct {
 	// set remembers single-valued settings already given, to refuse a
 	// second one rather than silently pick one.
 	set map[string]setting
+	// defaultBind and defaultServer are what ssl-default-bind-options and
+	// ssl-default-server-options set.
+	defaultBind   BindSSL
+	defaultServer ServerSSL
 }
 
 type setting struct {

@@ -162,7 +162,7 @@ func TestGlobalKeywords(t *testing.T) {
 		{name: "pidfile", cfg: "global\n    pidfile\n" + lst, errs: []string{"t.cfg:2: 'pidfile' expects a file path"}},
 		{name: "daemon", cfg: "global\n    daemon 1\n" + lst, errs: []string{"t.cfg:2: 'daemon' takes no argument (got '1')"}},
 		{name: "master-worker", cfg: "global\n    master-worker foo\n" + lst, errs: []string{"t.cfg:2: 'master-worker' only supports 'no-exit-on-failure'"}},
-		{name: "unsupported", cfg: "global\n    ssl-default-bind-ciphers ALL\n" + lst, errs: []string{"t.cfg:2: 'ssl-default-bind-ciphers' is not supported"}},
+		{name: "unsupported", cfg: "global\n    ulimit-n 100\n" + lst, errs: []string{"t.cfg:2: 'ulimit-n' is not supported"}},
 		{name: "proxy keyword", cfg: "global\n    mode http\n" + lst, errs: []string{"t.cfg:2: 'mode' not allowed in 'global' section (it belongs in proxy sections)"}},
 		{name: "unknown", cfg: "global\n    maxconm 10\n" + lst, errs: []string{"t.cfg:2: unknown keyword 'maxconm' in 'global' section (did you mean 'maxconn'?)"}},
 	})
@@ -249,7 +249,7 @@ backend b
 			"t.cfg:2: bind :80: unknown option 'acept-proxy' (did you mean 'accept-proxy'?)"}},
 		{name: "bind option without value", cfg: "listen x\n    bind :80 ssl crt\n    server s 127.0.0.1:80\n", errs: []string{
 			"t.cfg:2: bind :80: 'crt' expects a value",
-			"t.cfg:2: bind :80: 'ssl' needs a certificate: add 'crt FILE'"}},
+			"t.cfg:2: bind :80: 'ssl' needs a certificate: add 'crt FILE' or 'crt-list FILE'"}},
 		{name: "bind bad process", cfg: "listen x\n    bind :80 process 0\n    server s 127.0.0.1:80\n", errs: []string{
 			"t.cfg:2: bind :80: 'process': '0' is not a valid set (expected all, odd, even, N, N-M or N- with numbers from 1 to 64)"}},
 		{name: "bind thread group", cfg: "listen x\n    bind :80 thread 2/1\n    server s 127.0.0.1:80\n", errs: []string{
@@ -430,7 +430,7 @@ func TestChecks(t *testing.T) {
 		{name: "abnsz server to abns bind", cfg: "listen x\n    bind :81\n    server s abnsz@w\nlisten y\n    bind abns@w\n    server s 127.0.0.1:80\n", warns: []string{
 			"t.cfg:3: warning: server 's': no bind of this configuration listens on abnsz@w"}},
 		{name: "ssl without crt", cfg: "listen x\n    bind :443 ssl\n    server s 127.0.0.1:80\n", errs: []string{
-			"t.cfg:2: bind :443: 'ssl' needs a certificate: add 'crt FILE'"}},
+			"t.cfg:2: bind :443: 'ssl' needs a certificate: add 'crt FILE' or 'crt-list FILE'"}},
 		{name: "missing crt", cfg: "listen x\n    bind :443 ssl crt testdata/nope.pem\n    server s 127.0.0.1:80\n", errs: []string{
 			"t.cfg:2: bind :443: certificate 'testdata/nope.pem': cannot stat: no such file or directory"}},
 		{name: "crt directory", cfg: "listen x\n    bind :443 ssl crt testdata/certs crt testdata/site.pem\n    server s 127.0.0.1:80\n"},

@@ -86,7 +86,7 @@ listen l
     server s 127.0.0.1:80 weight 300
 `)
 	want := []string{
-		"t.cfg:2: bind :80: 'ssl' needs a certificate: add 'crt FILE'",
+		"t.cfg:2: bind :80: 'ssl' needs a certificate: add 'crt FILE' or 'crt-list FILE'",
 		"t.cfg:3: frontend 'f': default_backend 'nope': no such backend",
 		"t.cfg:4: unknown keyword 'balence' in 'frontend f' section (did you mean 'balance'?)",
 		"t.cfg:7: server 's': 'weight' must be between 0 and 256, got 300",

@@ -75,6 +75,15 @@ type Global struct {
 	// cannot be raised for maxconn, lower maxconn with a warning instead of
 	// refusing to start (HAProxy 2.6's strict-limits is on by default).
 	NoStrictLimits bool `json:"no_strict_limits,omitempty"`
+	// SSLDefaultBind and SSLDefaultServer are the ssl-default-bind-* and
+	// ssl-default-server-* lists, already applied to binds and servers.
+	SSLDefaultBind   SSLOptions `json:"ssl_default_bind"`
+	SSLDefaultServer SSLOptions `json:"ssl_default_server"`
+	// SSLServerVerify is ssl-server-verify: the verify default of ssl
+	// servers ("required" when not set, as HAProxy).
+	SSLServerVerify string `json:"ssl_server_verify,omitempty"`
+	CrtBase         string `json:"crt_base,omitempty"`
+	CABase          string `json:"ca_base,omitempty"`
 }
 
 // Mode is a proxy's mode.
@@ -191,6 +200,7 @@ type Bind struct {
 	SSL         bool     `json:"ssl"`
 	Crt         []string `json:"crt,omitempty"` // certificate files or directories, in order
 	ALPN        []string `json:"alpn,omitempty"`
+	TLS         BindSSL  `json:"tls"` // the other ssl options
 	Name        string   `json:"name,omitempty"`
 	ID          int      `json:"id"` // listener id within the proxy, from 1
 	MaxConn     int      `json:"maxconn"`
@@ -212,6 +222,9 @@ type Server struct {
 	MaxConn   int           `json:"maxconn"` // 0 = no limit
 	Backup    bool          `json:"backup"`
 	Disabled  bool          `json:"disabled"`
+	// SSL re-encrypts to the server ("ssl"), with the TLS options.
+	SSL bool      `json:"ssl,omitempty"`
+	TLS ServerSSL `json:"tls"`
 	// LocalProcess is the process number owning the bind this server's
 	// address points at, when that bind is one of ours (a worker socket of
 	// the two-tier design); 0 otherwise. The dispatcher takes such a server

@@ -187,17 +187,16 @@ func (p *parser) crt(s *stmt) error {
 	if s.args[0] == "" {
 		return fmt.Errorf("'crt' expects a file or directory")
 	}
-	p.bindLine.Crt = append(p.bindLine.Crt, s.args[0])
+	p.bindLine.Crt = append(p.bindLine.Crt, p.withBase(p.global.CrtBase, s.args[0]))
 	return nil
 }
 
 func (p *parser) alpn(s *stmt) error {
-	for _, proto := range strings.Split(s.args[0], ",") {
-		if proto == "" || len(proto) > 255 {
-			return fmt.Errorf("'alpn' expects a comma-separated list of protocol names (1 to 255 bytes each), got '%s'", s.args[0])
-		}
-		p.bindLine.ALPN = append(p.bindLine.ALPN, proto)
+	protos, err := parseALPN(s.args[0])
+	if err != nil {
+		return err
 	}
+	p.bindLine.ALPN = append(p.bindLine.ALPN, protos...)
 	return nil
 }
 
