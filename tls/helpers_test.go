@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"os"
@@ -92,12 +93,12 @@ func newCert(t testing.TB, s certSpec) *testCert {
 		NotBefore:             s.notBefore,
 		NotAfter:              s.notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  s.ca,
 	}
 	if s.ca {
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
+		tmpl.KeyUsage |= x509.KeyUsageCertSign | x509.KeyUsageCRLSign
 	}
 	parent, signer := tmpl, key
 	if s.parent != nil {
@@ -129,6 +130,13 @@ func writeFile(t testing.TB, dir, name string, data []byte) string {
 // byte the server writes, which processes TLS 1.3 session tickets.
 func handshake(t testing.TB, srv, cli *stdtls.Config, read bool) (stdtls.ConnectionState, error) {
 	t.Helper()
+	_, cs, err := handshakeBoth(t, srv, cli, read)
+	return cs, err
+}
+
+// handshakeBoth is handshake returning the server's view too.
+func handshakeBoth(t testing.TB, srv, cli *stdtls.Config, read bool) (srvState, cliState stdtls.ConnectionState, err error) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -148,6 +156,7 @@ func handshake(t testing.TB, srv, cli *stdtls.Config, read bool) (stdtls.Connect
 			srvErr <- err
 			return
 		}
+		srvState = tc.ConnectionState()
 		_, err = tc.Write([]byte{'x'})
 		srvErr <- err
 	}()
@@ -165,8 +174,8 @@ func handshake(t testing.TB, srv, cli *stdtls.Config, read bool) (stdtls.Connect
 	if err != nil {
 		c.Close() // do not leave the server waiting for a hello
 	}
-	if serr := <-srvErr; err == nil && serr != nil {
-		err = serr
-	}
-	return tc.ConnectionState(), err
+	// Both sides' errors: the client's says what alert it got, the server's
+	// why it sent it.
+	err = errors.Join(err, <-srvErr)
+	return srvState, tc.ConnectionState(), err
 }

@@ -31,7 +31,6 @@ import (
 // The first certificate loaded is the default one. An expired or not yet
 // valid certificate is loaded and reported by Store.Warnings.
 func LoadCertificates(paths []string) (*Store, error) {
-	var certs []stdtls.Certificate
 	var files []string
 	for _, path := range paths {
 		fi, err := os.Stat(path)
@@ -54,16 +53,15 @@ func LoadCertificates(paths []string) (*Store, error) {
 	if len(files) == 0 {
 		return nil, errors.New("load certificates: no path given")
 	}
-	labels := make([]string, len(files))
-	for i, f := range files {
+	var items []storeItem
+	for _, f := range files {
 		c, err := loadBundle(f)
 		if err != nil {
 			return nil, err
 		}
-		certs = append(certs, c)
-		labels[i] = "certificate " + f
+		items = append(items, storeItem{cert: c, label: "certificate " + f})
 	}
-	return build(certs, labels)
+	return build(items)
 }
 
 // certFiles lists the certificate files of a directory in lexical order.

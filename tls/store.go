@@ -30,45 +30,94 @@ import (
 // other certificates for its first name, so a client without SNI also gets
 // the key type it supports.
 type Store struct {
-	certs    []*stdtls.Certificate            // in load order; certs[0] is the default
-	exact    map[string][]*stdtls.Certificate // lower-case name -> candidates in load order
-	wildcard map[string][]*stdtls.Certificate // "example.com" for "*.example.com"
-	defaults []*stdtls.Certificate            // certs[0] and its siblings for the same name
+	certs    []*slot            // in load order; certs[0] is the default
+	exact    map[string][]*slot // lower-case name -> candidates in load order
+	wildcard map[string][]*slot // "example.com" for "*.example.com"
+	defaults []*slot            // certs[0] and its siblings for the same name
 	warnings []string
+}
+
+// A slot is one certificate of a Store with its crt-list filters.
+type slot struct {
+	cert *stdtls.Certificate
+	neg  []string       // lower-case negative SNI filters: names or "*.parent"
+	cfg  *stdtls.Config // the handshake's configuration (NewServer); nil in a plain Store
+}
+
+// excluded reports whether a negative filter of the slot matches name.
+func (s *slot) excluded(name string) bool {
+	for _, n := range s.neg {
+		if n == name {
+			return true
+		}
+		if rest, ok := strings.CutPrefix(n, "*."); ok {
+			if _, parent, ok := strings.Cut(name, "."); ok && parent == rest {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// storeItem is a certificate to put in a Store.
+type storeItem struct {
+	cert  stdtls.Certificate
+	label string   // names the certificate in messages
+	names []string // SNI filters; nil: the certificate's own names
+	neg   []string // negative SNI filters, without the "!"
+	cfg   *stdtls.Config
 }
 
 // NewStore makes a Store from certificates already in memory (for example
 // from SelfSigned). The first one is the default. Each must carry a private
 // key; Leaf is parsed when it is nil.
 func NewStore(certs ...stdtls.Certificate) (*Store, error) {
-	labels := make([]string, len(certs))
+	items := make([]storeItem, len(certs))
 	for i := range certs {
-		labels[i] = fmt.Sprintf("certificate %d", i+1)
+		items[i] = storeItem{cert: certs[i], label: fmt.Sprintf("certificate %d", i+1)}
 	}
-	return build(certs, labels)
+	return build(items)
 }
 
-// build makes a Store; labels name the certificates in messages.
-func build(certs []stdtls.Certificate, labels []string) (*Store, error) {
-	if len(certs) == 0 {
+// build makes a Store.
+func build(items []storeItem) (*Store, error) {
+	if len(items) == 0 {
 		return nil, errors.New("no certificate")
 	}
 	s := &Store{
-		exact:    make(map[string][]*stdtls.Certificate),
-		wildcard: make(map[string][]*stdtls.Certificate),
+		exact:    make(map[string][]*slot),
+		wildcard: make(map[string][]*slot),
 	}
 	now := time.Now()
-	for i := range certs {
-		c := certs[i] // copy: the Store owns its certificates
+	firstNames := make(map[*slot]string)
+	for i := range items {
+		it := items[i]
+		c := it.cert // copy: the Store owns its certificates
 		if err := prepare(&c); err != nil {
-			return nil, fmt.Errorf("%s: %w", labels[i], err)
+			return nil, fmt.Errorf("%s: %w", it.label, err)
 		}
 		if w := validityWarning(c.Leaf, now); w != "" {
-			s.warnings = append(s.warnings, fmt.Sprintf("%s (%s): %s", labels[i], describe(c.Leaf), w))
+			s.warnings = append(s.warnings, fmt.Sprintf("%s (%s): %s", it.label, describe(c.Leaf), w))
 		}
-		s.add(&c)
+		sl := &slot{cert: &c, cfg: it.cfg}
+		ns := it.names
+		if ns == nil {
+			ns = names(c.Leaf)
+		}
+		for _, n := range it.neg {
+			n = strings.ToLower(n)
+			if n == "*" {
+				ns = it.names // "!*": not indexed by its own names
+				continue
+			}
+			sl.neg = append(sl.neg, n)
+		}
+		if len(ns) > 0 {
+			firstNames[sl] = strings.ToLower(ns[0])
+		}
+		s.add(sl, ns)
 	}
-	s.defaults = s.siblings(s.certs[0])
+	s.defaults = s.siblings(s.certs[0], firstNames[s.certs[0]])
 	return s, nil
 }
 
@@ -90,34 +139,34 @@ func prepare(c *stdtls.Certificate) error {
 	return checkKeyMatch(c.Leaf, c.PrivateKey)
 }
 
-func (s *Store) add(c *stdtls.Certificate) {
-	s.certs = append(s.certs, c)
-	for _, name := range names(c.Leaf) {
+func (s *Store) add(sl *slot, names []string) {
+	s.certs = append(s.certs, sl)
+	for _, name := range names {
+		name = strings.ToLower(name)
 		if rest, ok := strings.CutPrefix(name, "*."); ok {
-			s.wildcard[rest] = append(s.wildcard[rest], c)
+			s.wildcard[rest] = append(s.wildcard[rest], sl)
 		} else if !strings.Contains(name, "*") {
-			s.exact[name] = append(s.exact[name], c)
+			s.exact[name] = append(s.exact[name], sl)
 		}
 		// Other wildcard forms ("w*.example.com") are not matched, as in HAProxy.
 	}
 }
 
-// siblings returns c followed by the other certificates for c's first name,
-// so that the default certificate has its ECDSA/RSA alternative too.
-func (s *Store) siblings(c *stdtls.Certificate) []*stdtls.Certificate {
-	out := []*stdtls.Certificate{c}
-	ns := names(c.Leaf)
-	if len(ns) == 0 {
+// siblings returns sl followed by the other certificates for its first
+// name, so that the default certificate has its ECDSA/RSA alternative too.
+func (s *Store) siblings(sl *slot, first string) []*slot {
+	out := []*slot{sl}
+	if first == "" {
 		return out
 	}
-	var cands []*stdtls.Certificate
-	if rest, ok := strings.CutPrefix(ns[0], "*."); ok {
+	var cands []*slot
+	if rest, ok := strings.CutPrefix(first, "*."); ok {
 		cands = s.wildcard[rest]
 	} else {
-		cands = s.exact[ns[0]]
+		cands = s.exact[first]
 	}
 	for _, o := range cands {
-		if o != c {
+		if o != sl {
 			out = append(out, o)
 		}
 	}
@@ -146,22 +195,40 @@ func names(leaf *x509.Certificate) []string {
 // supports none of the candidates gets the first one and the handshake fails
 // in crypto/tls with a precise alert.
 func (s *Store) GetCertificate(hello *stdtls.ClientHelloInfo) (*stdtls.Certificate, error) {
+	return s.lookup(hello).cert, nil
+}
+
+// lookup picks the slot for a handshake: exact name, then wildcard, then
+// the default, skipping candidates whose negative filters match the name.
+func (s *Store) lookup(hello *stdtls.ClientHelloInfo) *slot {
 	if name := strings.ToLower(hello.ServerName); name != "" {
-		if c := pick(s.exact[name], hello); c != nil {
-			return c, nil
+		if sl := pick(s.exact[name], name, hello); sl != nil {
+			return sl
 		}
 		if _, parent, ok := strings.Cut(name, "."); ok {
-			if c := pick(s.wildcard[parent], hello); c != nil {
-				return c, nil
+			if sl := pick(s.wildcard[parent], name, hello); sl != nil {
+				return sl
 			}
 		}
 	}
-	return pick(s.defaults, hello), nil
+	return pick(s.defaults, "", hello)
 }
 
 // pick returns the first ECDSA candidate the client supports, else the first
 // candidate it supports, else the first candidate; nil if there are none.
-func pick(cands []*stdtls.Certificate, hello *stdtls.ClientHelloInfo) *stdtls.Certificate {
+// Candidates excluded from name by a negative filter do not count.
+func pick(cands []*slot, name string, hello *stdtls.ClientHelloInfo) *slot {
+	if name != "" {
+		var kept []*slot
+		for _, c := range cands {
+			if !c.excluded(name) {
+				kept = append(kept, c)
+			}
+		}
+		if len(kept) < len(cands) {
+			cands = kept
+		}
+	}
 	switch len(cands) {
 	case 0:
 		return nil
@@ -173,12 +240,12 @@ func pick(cands []*stdtls.Certificate, hello *stdtls.ClientHelloInfo) *stdtls.Ce
 	// CN: ask only about versions, signature schemes and cipher suites.
 	h := *hello
 	h.ServerName = ""
-	var supported *stdtls.Certificate
+	var supported *slot
 	for _, c := range cands {
-		if h.SupportsCertificate(c) != nil {
+		if h.SupportsCertificate(c.cert) != nil {
 			continue
 		}
-		if _, ok := c.PrivateKey.(*ecdsa.PrivateKey); ok {
+		if _, ok := c.cert.PrivateKey.(*ecdsa.PrivateKey); ok {
 			return c
 		}
 		if supported == nil {
@@ -194,7 +261,11 @@ func pick(cands []*stdtls.Certificate, hello *stdtls.ClientHelloInfo) *stdtls.Ce
 // Certificates returns the certificates in load order; the first is the
 // default. The caller must not modify them.
 func (s *Store) Certificates() []*stdtls.Certificate {
-	return append([]*stdtls.Certificate(nil), s.certs...)
+	out := make([]*stdtls.Certificate, len(s.certs))
+	for i, sl := range s.certs {
+		out[i] = sl.cert
+	}
+	return out
 }
 
 // Warnings returns problems that do not prevent serving, such as expired
