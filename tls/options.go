@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 )
 
 // BindOptions are the TLS settings of a bind (or of one crt-list line), as
@@ -91,7 +90,30 @@ func (o BindOptions) Merge(defaults BindOptions) BindOptions {
 
 // Check reports the first wrong setting, with a message naming the word.
 func (o *BindOptions) Check() error {
-	_, err := o.settings(time.Now())
+	_, err := o.settings()
+	return err
+}
+
+// checkWords checks each word on its own, without the checks that need the
+// whole set (min <= max, verify with its CA).
+func (o *BindOptions) checkWords() error {
+	if o.MinVersion != "" {
+		if _, err := parseVersion("ssl-min-ver", o.MinVersion); err != nil {
+			return err
+		}
+	}
+	if o.MaxVersion != "" {
+		if _, err := parseVersion("ssl-max-ver", o.MaxVersion); err != nil {
+			return err
+		}
+	}
+	if _, err := parseCiphers(o.Ciphers); err != nil {
+		return err
+	}
+	if err := checkCiphersuites(o.Ciphersuites); err != nil {
+		return err
+	}
+	_, err := parseCurves(o.Curves)
 	return err
 }
 
@@ -106,7 +128,7 @@ type settings struct {
 	crls       []*x509.RevocationList
 }
 
-func (o *BindOptions) settings(now time.Time) (*settings, error) {
+func (o *BindOptions) settings() (*settings, error) {
 	s := &settings{min: stdtls.VersionTLS12, max: stdtls.VersionTLS13, alpn: o.ALPN}
 	var err error
 	if o.MinVersion != "" {

@@ -100,8 +100,7 @@ func (k *SharedKeys) getECH(*stdtls.ClientHelloInfo) ([]stdtls.EncryptedClientHe
 // updates); with nil keys, tickets use per-process random keys and ECH is
 // off.
 func NewServer(entries []CertEntry, opts BindOptions, keys *SharedKeys) (*stdtls.Config, error) {
-	now := time.Now()
-	bind, err := opts.settings(now)
+	bind, err := opts.settings()
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +124,7 @@ func NewServer(entries []CertEntry, opts BindOptions, keys *SharedKeys) (*stdtls
 		s := bind
 		if e.Options != nil {
 			merged := e.Options.Merge(opts)
-			if s, err = merged.settings(now); err != nil {
+			if s, err = merged.settings(); err != nil {
 				return nil, fmt.Errorf("certificate %s: %w", label, err)
 			}
 		}
