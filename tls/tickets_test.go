@@ -1,0 +1,135 @@
+package tls
+
+import (
+	"bytes"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+)
+
+func b64(b byte, n int) string {
+	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, n))
+}
+
+func TestParseTicketKeys(t *testing.T) {
+	k := func(b byte, n int) [32]byte { return deriveTicketKey(bytes.Repeat([]byte{b}, n)) }
+	tests := []struct {
+		name    string
+		in      string
+		want    [][32]byte
+		wantErr string
+	}{
+		{
+			name: "three AES-128 keys: the penultimate encrypts",
+			in:   b64(1, 48) + "\n" + b64(2, 48) + "\n" + b64(3, 48) + "\n",
+			want: [][32]byte{k(2, 48), k(3, 48), k(1, 48)},
+		},
+		{
+			name: "the last three of five AES-256 keys, CRLF and blank lines",
+			in:   b64(1, 80) + "\r\n" + b64(2, 80) + "\r\n\r\n" + b64(3, 80) + "\r\n" + b64(4, 80) + "\r\n" + b64(5, 80),
+			want: [][32]byte{k(4, 80), k(5, 80), k(3, 80)},
+		},
+		{name: "too few keys", in: b64(1, 48) + "\n" + b64(2, 48) + "\n", wantErr: "keys:\x002 keys, at least 3"},
+		{name: "bad base64", in: b64(1, 48) + "\n!!!\n", wantErr: "keys:2: invalid base64"},
+		{name: "bad size", in: b64(1, 32) + "\n", wantErr: "keys:1: key of 32 bytes"},
+		{name: "mixed sizes", in: b64(1, 48) + "\n" + b64(2, 80) + "\n", wantErr: "keys:2: key of 80 bytes after keys of 48"},
+		{name: "empty", in: "", wantErr: "0 keys"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseTicketKeys("keys", []byte(tt.in))
+			if tt.wantErr != "" {
+				want := strings.ReplaceAll(tt.wantErr, "\x00", " ")
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Fatalf("error %v, want one containing %q", err, want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("%d keys, want %d", len(got), len(tt.want))
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Errorf("key %d differs", i)
+				}
+			}
+		})
+	}
+	// Two processes reading the same file derive the same keys.
+	in := []byte(b64(7, 48) + "\n" + b64(8, 48) + "\n" + b64(9, 48))
+	a, _ := ParseTicketKeys("a", in)
+	b, _ := ParseTicketKeys("b", in)
+	if a[0] != b[0] || a[0] == ([32]byte{}) {
+		t.Error("keys are not deterministic")
+	}
+}
+
+func FuzzTicketKeys(f *testing.F) {
+	f.Add([]byte(b64(1, 48) + "\n" + b64(2, 48) + "\n" + b64(3, 48) + "\n"))
+	f.Add([]byte(b64(1, 80) + "\n" + b64(2, 48) + "\n"))
+	f.Add([]byte("\n\r\n==\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		keys, err := ParseTicketKeys("fuzz", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz:") {
+				t.Fatalf("error without the file name: %v", err)
+			}
+			return
+		}
+		if len(keys) != 3 {
+			t.Fatalf("%d keys", len(keys))
+		}
+	})
+}
+
+// counter is a deterministic "random" source: bytes 1, 2, 3...
+type counter struct{ n byte }
+
+func (c *counter) Read(p []byte) (int, error) {
+	for i := range p {
+		c.n++
+		p[i] = c.n
+	}
+	return len(p), nil
+}
+
+func TestTicketRotator(t *testing.T) {
+	r := NewTicketRotator(time.Hour, &counter{})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	first := func(keys [][32]byte) []byte {
+		var out []byte
+		for _, k := range keys {
+			out = append(out, k[0])
+		}
+		return out
+	}
+	steps := []struct {
+		at      time.Duration
+		changed bool
+		want    []byte // first byte of each key, newest first
+	}{
+		{0, true, []byte{1}},
+		{30 * time.Minute, false, []byte{1}},
+		{time.Hour, true, []byte{33, 1}},
+		{2 * time.Hour, true, []byte{65, 33, 1}},
+		{3 * time.Hour, true, []byte{97, 65, 33}}, // three kept
+		{3*time.Hour + time.Second, false, []byte{97, 65, 33}},
+		{100 * time.Hour, true, []byte{129, 97, 65}}, // one key after a long pause
+	}
+	for _, s := range steps {
+		keys, changed, err := r.Keys(t0.Add(s.at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if changed != s.changed || !bytes.Equal(first(keys), s.want) {
+			t.Errorf("at %v: changed %v keys %v, want %v %v", s.at, changed, first(keys), s.changed, s.want)
+		}
+	}
+	if want := t0.Add(101 * time.Hour); !r.Next().Equal(want) {
+		t.Errorf("next %v, want %v", r.Next(), want)
+	}
+}
