@@ -37,14 +37,14 @@ func checkChainCRLs(chain []*x509.Certificate, crls []*x509.RevocationList, now 
 		cert, issuer := chain[i], chain[i+1]
 		rl := crlFor(issuer, crls)
 		if rl == nil {
-			return fmt.Errorf("client certificate %s: no CRL from its issuer %s in crl-file", describe(cert), describe(issuer))
+			return fmt.Errorf("certificate %s: no CRL from its issuer %s in crl-file", describe(cert), describe(issuer))
 		}
 		if !rl.NextUpdate.IsZero() && now.After(rl.NextUpdate) {
-			return fmt.Errorf("client certificate %s: the CRL of %s expired on %s", describe(cert), describe(issuer), rl.NextUpdate.UTC().Format(time.RFC3339))
+			return fmt.Errorf("certificate %s: the CRL of %s expired on %s", describe(cert), describe(issuer), rl.NextUpdate.UTC().Format(time.RFC3339))
 		}
 		for _, e := range rl.RevokedCertificateEntries {
 			if e.SerialNumber.Cmp(cert.SerialNumber) == 0 {
-				return fmt.Errorf("client certificate %s is revoked (since %s)", describe(cert), e.RevocationTime.UTC().Format(time.RFC3339))
+				return fmt.Errorf("certificate %s is revoked (since %s)", describe(cert), e.RevocationTime.UTC().Format(time.RFC3339))
 			}
 		}
 	}
