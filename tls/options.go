@@ -47,6 +47,12 @@ import (
 //     certificate of the client's chain below the root must be covered by
 //     an unexpired CRL from its issuer, and a revoked one fails the
 //     handshake.
+//   - StrictSNI ("strict-sni", bind only): a handshake whose SNI matches
+//     no certificate (or without SNI) fails instead of getting the default
+//     certificate.
+//   - NoTLSTickets ("no-tls-tickets", bind only): no session tickets, hence
+//     no resumption (crypto/tls has no server-side session cache), in TLS
+//     1.2 and 1.3.
 type BindOptions struct {
 	MinVersion   string   `json:"min_version,omitempty"`
 	MaxVersion   string   `json:"max_version,omitempty"`
@@ -59,6 +65,8 @@ type BindOptions struct {
 	CRL          []byte   `json:"crl,omitempty"`
 	CAFile       string   `json:"ca_file,omitempty"`
 	CRLFile      string   `json:"crl_file,omitempty"`
+	StrictSNI    bool     `json:"strict_sni,omitempty"`
+	NoTLSTickets bool     `json:"no_tls_tickets,omitempty"`
 }
 
 // Merge returns o with every unset field taken from defaults, which is how
@@ -85,6 +93,8 @@ func (o BindOptions) Merge(defaults BindOptions) BindOptions {
 	if o.CRL == nil {
 		o.CRL, o.CRLFile = defaults.CRL, defaults.CRLFile
 	}
+	o.StrictSNI = o.StrictSNI || defaults.StrictSNI
+	o.NoTLSTickets = o.NoTLSTickets || defaults.NoTLSTickets
 	return o
 }
 
@@ -124,12 +134,13 @@ type settings struct {
 	curves     []stdtls.CurveID
 	alpn       []string
 	clientAuth stdtls.ClientAuthType
+	noTickets  bool
 	cas        *x509.CertPool
 	crls       []*x509.RevocationList
 }
 
 func (o *BindOptions) settings() (*settings, error) {
-	s := &settings{min: stdtls.VersionTLS12, max: stdtls.VersionTLS13, alpn: o.ALPN}
+	s := &settings{min: stdtls.VersionTLS12, max: stdtls.VersionTLS13, alpn: o.ALPN, noTickets: o.NoTLSTickets}
 	var err error
 	if o.MinVersion != "" {
 		if s.min, err = parseVersion("ssl-min-ver", o.MinVersion); err != nil {

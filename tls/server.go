@@ -86,7 +86,7 @@ func (k *SharedKeys) getECH(*stdtls.ClientHelloInfo) ([]stdtls.EncryptedClientHe
 // The certificate is chosen per handshake as HAProxy does: a certificate
 // whose names (or crt-list filters) contain the client's SNI, then one with
 // a matching wildcard, negative filters excluding, then the default, which
-// is the first entry; among candidates for the same name, ECDSA for clients
+// is the first entry (none with StrictSNI); among candidates for the same name, ECDSA for clients
 // that support it, else RSA (see Store). The chosen entry's settings apply
 // to the handshake: its crt-list options over opts. OCSP responses are
 // stapled.
@@ -148,6 +148,12 @@ func NewServer(entries []CertEntry, opts BindOptions, keys *SharedKeys) (*stdtls
 	cfg := base.Clone()
 	bind.apply(cfg)
 	cfg.GetConfigForClient = func(hello *stdtls.ClientHelloInfo) (*stdtls.Config, error) {
+		if opts.StrictSNI {
+			if sl := store.match(hello); sl != nil {
+				return sl.cfg, nil
+			}
+			return nil, fmt.Errorf("strict-sni: no certificate for server name %q", hello.ServerName)
+		}
 		return store.lookup(hello).cfg, nil
 	}
 	// The per-entry Configs have their certificate; this one's GetCertificate
@@ -165,6 +171,7 @@ func (s *settings) apply(cfg *stdtls.Config) {
 	cfg.NextProtos = s.alpn
 	cfg.ClientAuth = s.clientAuth
 	cfg.ClientCAs = s.cas
+	cfg.SessionTicketsDisabled = s.noTickets
 	if len(s.crls) > 0 {
 		cfg.VerifyConnection = checkCRLs(s.crls, time.Now)
 	}

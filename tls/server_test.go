@@ -368,3 +368,29 @@ func TestSharedKeysPerProcessByDefault(t *testing.T) {
 		t.Fatalf("other Config with its own keys: resumed %v, %v", cs.DidResume, err)
 	}
 }
+
+func TestNewServerStrictSNI(t *testing.T) {
+	def := newCert(t, certSpec{cn: "default.test", dns: []string{"default.test"}})
+	wild := newCert(t, certSpec{cn: "*.example.com", dns: []string{"*.example.com"}})
+	srv := newServer(t, []CertEntry{entry(t, def), entry(t, wild, "*.example.com", "!hidden.example.com")}, BindOptions{StrictSNI: true}, nil)
+	for sni, ok := range map[string]bool{"default.test": true, "www.example.com": true, "hidden.example.com": false, "other.test": false, "": false} {
+		_, err := handshake(t, srv, &stdtls.Config{ServerName: sni, InsecureSkipVerify: true}, false)
+		if ok != (err == nil) {
+			t.Errorf("SNI %q: error %v", sni, err)
+		}
+		if !ok && err != nil && !strings.Contains(err.Error(), "strict-sni") {
+			t.Errorf("SNI %q: error %v, want one naming strict-sni", sni, err)
+		}
+	}
+}
+
+func TestNewServerNoTLSTickets(t *testing.T) {
+	site := newCert(t, certSpec{cn: "www.example.com", dns: []string{"www.example.com"}})
+	srv := newServer(t, []CertEntry{entry(t, site)}, BindOptions{NoTLSTickets: true}, NewSharedKeys())
+	cli := &stdtls.Config{ServerName: "www.example.com", RootCAs: pool(site), ClientSessionCache: stdtls.NewLRUClientSessionCache(4)}
+	for range 2 {
+		if cs, err := handshake(t, srv, cli, true); err != nil || cs.DidResume {
+			t.Fatalf("resumed %v, %v", cs.DidResume, err)
+		}
+	}
+}

@@ -201,17 +201,26 @@ func (s *Store) GetCertificate(hello *stdtls.ClientHelloInfo) (*stdtls.Certifica
 // lookup picks the slot for a handshake: exact name, then wildcard, then
 // the default, skipping candidates whose negative filters match the name.
 func (s *Store) lookup(hello *stdtls.ClientHelloInfo) *slot {
-	if name := strings.ToLower(hello.ServerName); name != "" {
-		if sl := pick(s.exact[name], name, hello); sl != nil {
-			return sl
-		}
-		if _, parent, ok := strings.Cut(name, "."); ok {
-			if sl := pick(s.wildcard[parent], name, hello); sl != nil {
-				return sl
-			}
-		}
+	if sl := s.match(hello); sl != nil {
+		return sl
 	}
 	return pick(s.defaults, "", hello)
+}
+
+// match is lookup without the default: nil when no certificate is for the
+// client's SNI.
+func (s *Store) match(hello *stdtls.ClientHelloInfo) *slot {
+	name := strings.ToLower(hello.ServerName)
+	if name == "" {
+		return nil
+	}
+	if sl := pick(s.exact[name], name, hello); sl != nil {
+		return sl
+	}
+	if _, parent, ok := strings.Cut(name, "."); ok {
+		return pick(s.wildcard[parent], name, hello)
+	}
+	return nil
 }
 
 // pick returns the first ECDSA candidate the client supports, else the first
