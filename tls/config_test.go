@@ -4,12 +4,9 @@ import (
 	stdtls "crypto/tls"
 	"crypto/x509"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 func TestServerConfigHandshake(t *testing.T) {
@@ -135,88 +132,4 @@ func TestSelfSigned(t *testing.T) {
 	if cert, _, err := SelfSigned(); err != nil || cert.Leaf.DNSNames[0] != "localhost" {
 		t.Errorf("no hosts: %v %v", err, cert.Leaf.DNSNames)
 	}
-}
-
-// BenchmarkHandshake measures full TLS 1.3 handshakes (no resumption, the
-// default X25519MLKEM768 key exchange) over loopback TCP. ns/op covers both
-// sides and the TCP connection; server-µs/op is the CPU time of the server
-// goroutine's thread alone (RUSAGE_THREAD), i.e. what a worker pays.
-func BenchmarkHandshake(b *testing.B) {
-	ec := newCert(b, certSpec{cn: "bench.test", dns: []string{"bench.test"}})
-	rsa := newCert(b, certSpec{rsa: true, cn: "bench.test", dns: []string{"bench.test"}})
-	for _, bc := range []struct {
-		name string
-		cert *testCert
-	}{{"ECDSA-P256", ec}, {"RSA-2048", rsa}} {
-		b.Run(bc.name, func(b *testing.B) {
-			s, err := NewStore(bc.cert.tls())
-			if err != nil {
-				b.Fatal(err)
-			}
-			benchHandshake(b, ServerConfig(s, []string{"h2", "http/1.1"}))
-		})
-	}
-}
-
-func benchHandshake(b *testing.B, srv *stdtls.Config) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	cli := &stdtls.Config{ServerName: "bench.test", InsecureSkipVerify: true, NextProtos: []string{"h2"}}
-
-	type result struct {
-		cpu time.Duration
-		err error
-	}
-	done := make(chan result, 1)
-	b.ResetTimer()
-	go func() {
-		// Lock the server to one thread so that its CPU time is the
-		// server's handshake work only.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		var cpu time.Duration
-		for i := 0; i < b.N; i++ {
-			c, err := ln.Accept()
-			if err != nil {
-				done <- result{err: err}
-				return
-			}
-			before := threadCPU()
-			err = stdtls.Server(c, srv).Handshake()
-			cpu += threadCPU() - before
-			c.Close()
-			if err != nil {
-				done <- result{err: err}
-				return
-			}
-		}
-		done <- result{cpu: cpu}
-	}()
-	for i := 0; i < b.N; i++ {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := stdtls.Client(c, cli).Handshake(); err != nil {
-			b.Fatal(err)
-		}
-		c.Close()
-	}
-	r := <-done
-	b.StopTimer()
-	if r.err != nil {
-		b.Fatal(r.err)
-	}
-	b.ReportMetric(float64(r.cpu.Microseconds())/float64(b.N), "server-µs/op")
-}
-
-func threadCPU() time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
-		panic(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
