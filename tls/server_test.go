@@ -394,3 +394,37 @@ func TestNewServerNoTLSTickets(t *testing.T) {
 		}
 	}
 }
+
+// SharedKeys change while handshakes run (go test -race checks the
+// accesses).
+func TestSharedKeysConcurrentUpdates(t *testing.T) {
+	site := newCert(t, certSpec{cn: "www.example.com", dns: []string{"www.example.com"}})
+	keys := NewSharedKeys()
+	srv := newServer(t, []CertEntry{entry(t, site)}, BindOptions{}, keys)
+	ech, err := NewECHKey(1, "www.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	updated := make(chan struct{})
+	go func() {
+		defer close(updated)
+		for i := byte(0); ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			keys.SetTickets([][32]byte{{i}, {i - 1}})
+			keys.SetECH([]stdtls.EncryptedClientHelloKey{ech})
+		}
+	}()
+	cli := &stdtls.Config{ServerName: "www.example.com", RootCAs: pool(site), ClientSessionCache: stdtls.NewLRUClientSessionCache(4)}
+	for range 20 {
+		if _, err := handshake(t, srv, cli, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-updated
+}

@@ -1,7 +1,12 @@
-// Package tls builds the TLS contexts of Sluice's binds: it loads
-// certificates the way HAProxy's "crt" bind option does, selects one per
-// handshake by SNI and key type, and makes the crypto/tls server
-// configuration.
+// Package tls builds the TLS contexts of Sluice's binds and ssl servers.
+//
+// The master reads certificates the way HAProxy's "crt" and "crt-list"
+// bind options do, with their OCSP responses (ReadCerts), and makes the
+// keys every worker shares: session ticket keys (ParseTicketKeys,
+// TicketRotator) and Encrypted Client Hello keys (ECHRotator, with the
+// ECHConfigList to publish). A worker turns them into crypto/tls
+// configurations: NewServer for a bind, which picks a certificate per
+// handshake by SNI and key type, and NewClient for a server line.
 //
 // Callers import it with an alias (tlsctx), since it shares its name with
 // crypto/tls.
