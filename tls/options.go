@@ -1,6 +1,7 @@
 package tls
 
 import (
+	"bytes"
 	stdtls "crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -444,6 +445,7 @@ func parseCRLs(data []byte) ([]*x509.RevocationList, error) {
 	return out, nil
 }
 
+// looksPEM tells PEM from DER, which ca-file and crl-file may both be.
 func looksPEM(data []byte) bool {
-	return strings.Contains(string(data[:min(len(data), 4096)]), "-----BEGIN ")
+	return bytes.Contains(data, []byte("-----BEGIN "))
 }

@@ -18,6 +18,7 @@ func TestBindOptionsCheck(t *testing.T) {
 		{"defaults", BindOptions{}, ""},
 		{"everything", BindOptions{MinVersion: "TLSv1.2", MaxVersion: "TLSv1.3", Ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256,ECDHE-ECDSA-CHACHA20-POLY1305 ECDHE-RSA-CHACHA20-POLY1305", Ciphersuites: all13, Curves: "X25519MLKEM768:X25519:P-256:secp384r1", ALPN: []string{"h2", "http/1.1"}, Verify: "optional", CA: ca.certPEM()}, ""},
 		{"TLS 1.0 accepted", BindOptions{MinVersion: "TLSv1.0"}, ""},
+		{"DER CA", BindOptions{Verify: "required", CA: ca.der}, ""},
 		{"ciphersuites in another order", BindOptions{Ciphersuites: "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256"}, ""},
 		{"SSLv3", BindOptions{MinVersion: "SSLv3"}, "Go does not implement SSLv3"},
 		{"unknown version", BindOptions{MaxVersion: "TLSv1.4"}, `ssl-max-ver "TLSv1.4"`},
