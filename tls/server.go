@@ -3,6 +3,7 @@ package tls
 import (
 	stdtls "crypto/tls"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -31,11 +32,16 @@ type CertEntry struct {
 // every Config built by NewServer with these SharedKeys reads them at each
 // handshake. Make them with NewSharedKeys.
 type SharedKeys struct {
-	// tickets is a Config used only for its ticket keys (EncryptTicket and
-	// DecryptTicket): it keeps crypto/tls's ticket format and its automatic
-	// per-process keys until SetTickets is called.
-	tickets atomic.Pointer[stdtls.Config]
+	tickets atomic.Pointer[ticketKeys]
 	ech     atomic.Pointer[[]stdtls.EncryptedClientHelloKey]
+}
+
+// ticketKeys are session ticket keys, and a Config used only for them
+// (EncryptTicket and DecryptTicket): it keeps crypto/tls's ticket format,
+// and its automatic per-process keys when keys is empty.
+type ticketKeys struct {
+	keys [][32]byte
+	cfg  *stdtls.Config
 }
 
 // NewSharedKeys returns keys with random per-process ticket keys and no ECH
@@ -49,12 +55,17 @@ func NewSharedKeys() *SharedKeys {
 
 // SetTickets sets the session ticket keys: the first encrypts new tickets,
 // all decrypt. No keys means random per-process keys, rotated by crypto/tls.
+// Setting the keys in force again changes nothing (the random keys in
+// particular are kept).
 func (k *SharedKeys) SetTickets(keys [][32]byte) {
-	cfg := &stdtls.Config{}
-	if len(keys) > 0 {
-		cfg.SetSessionTicketKeys(keys)
+	if cur := k.tickets.Load(); cur != nil && slices.Equal(cur.keys, keys) {
+		return
 	}
-	k.tickets.Store(cfg)
+	t := &ticketKeys{keys: slices.Clone(keys), cfg: &stdtls.Config{}}
+	if len(keys) > 0 {
+		t.cfg.SetSessionTicketKeys(keys)
+	}
+	k.tickets.Store(t)
 }
 
 // SetECH sets the ECH keys the server accepts; those with SendAsRetry are
@@ -70,11 +81,11 @@ func (k *SharedKeys) ECH() []stdtls.EncryptedClientHelloKey {
 }
 
 func (k *SharedKeys) wrap(cs stdtls.ConnectionState, ss *stdtls.SessionState) ([]byte, error) {
-	return k.tickets.Load().EncryptTicket(cs, ss)
+	return k.tickets.Load().cfg.EncryptTicket(cs, ss)
 }
 
 func (k *SharedKeys) unwrap(identity []byte, cs stdtls.ConnectionState) (*stdtls.SessionState, error) {
-	return k.tickets.Load().DecryptTicket(identity, cs)
+	return k.tickets.Load().cfg.DecryptTicket(identity, cs)
 }
 
 func (k *SharedKeys) getECH(*stdtls.ClientHelloInfo) ([]stdtls.EncryptedClientHelloKey, error) {

@@ -369,6 +369,25 @@ func TestSharedKeysPerProcessByDefault(t *testing.T) {
 	}
 }
 
+// Setting the same keys again (a worker gets every configuration message)
+// keeps the sessions, the per-process random keys included.
+func TestSharedKeysSetSameKeys(t *testing.T) {
+	site := newCert(t, certSpec{cn: "www.example.com", dns: []string{"www.example.com"}})
+	for _, keys := range [][][32]byte{nil, {{1}, {2}}} {
+		k := NewSharedKeys()
+		k.SetTickets(keys)
+		srv := newServer(t, []CertEntry{entry(t, site)}, BindOptions{}, k)
+		cli := &stdtls.Config{ServerName: "www.example.com", RootCAs: pool(site), ClientSessionCache: stdtls.NewLRUClientSessionCache(4)}
+		if _, err := handshake(t, srv, cli, true); err != nil {
+			t.Fatal(err)
+		}
+		k.SetTickets(keys)
+		if cs, err := handshake(t, srv, cli, true); err != nil || !cs.DidResume {
+			t.Fatalf("keys %v set again: resumed %v, %v", keys, cs.DidResume, err)
+		}
+	}
+}
+
 func TestNewServerStrictSNI(t *testing.T) {
 	def := newCert(t, certSpec{cn: "default.test", dns: []string{"default.test"}})
 	wild := newCert(t, certSpec{cn: "*.example.com", dns: []string{"*.example.com"}})
