@@ -447,3 +447,26 @@ func TestSharedKeysConcurrentUpdates(t *testing.T) {
 	close(stop)
 	<-updated
 }
+
+// A crt-list line's verify applies to the handshakes that get its
+// certificate only.
+func TestNewServerPerEntryVerify(t *testing.T) {
+	p := newPKI(t)
+	open := newCert(t, certSpec{cn: "open.test", dns: []string{"open.test"}})
+	closed := newCert(t, certSpec{cn: "closed.test", dns: []string{"closed.test"}})
+	e := entry(t, closed)
+	e.Options = &BindOptions{Verify: "required", CA: p.caPEM}
+	srv := newServer(t, []CertEntry{entry(t, open), e}, BindOptions{}, nil)
+	noCert := &stdtls.Config{ServerName: "open.test", InsecureSkipVerify: true}
+	if _, err := handshake(t, srv, noCert, true); err != nil {
+		t.Fatalf("open.test without a client certificate: %v", err)
+	}
+	noCert.ServerName = "closed.test"
+	if _, err := handshake(t, srv, noCert, true); err == nil {
+		t.Fatal("closed.test without a client certificate succeeded")
+	}
+	withCert := &stdtls.Config{ServerName: "closed.test", InsecureSkipVerify: true, Certificates: []stdtls.Certificate{p.client.tls()}}
+	if _, err := handshake(t, srv, withCert, true); err != nil {
+		t.Fatalf("closed.test with a client certificate: %v", err)
+	}
+}
