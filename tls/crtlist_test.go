@@ -1,6 +1,8 @@
 package tls
 
 import (
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -97,4 +99,41 @@ func FuzzCrtList(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The crt-list lines Sluice accepts are accepted by HAProxy too (haproxy
+// -c does not bind, so the port does not matter).
+func TestCrtListHAProxyAgrees(t *testing.T) {
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Skip("haproxy not installed")
+	}
+	dir := t.TempDir()
+	ca := newCert(t, certSpec{cn: "CA", ca: true})
+	writeFile(t, dir, "ca.pem", ca.certPEM())
+	for _, n := range []string{"a", "b", "c", "d"} {
+		c := newCert(t, certSpec{cn: n + ".test", dns: []string{n + ".test"}})
+		writeFile(t, dir, n+".pem", c.bundle(t))
+	}
+	list := "# Sluice's crt-list\n" +
+		"a.pem !*\n" +
+		"b.pem [alpn h2,http/1.1 ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3] b.test *.b.test !x.b.test\n" +
+		"c.pem [ verify required ca-file " + filepath.Join(dir, "ca.pem") + " curves X25519:P-256 ]\n" +
+		"d.pem [ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256 ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256]\n"
+	if _, err := ParseCrtList("list", []byte(list)); err != nil {
+		t.Fatal(err)
+	}
+	listPath := writeFile(t, dir, "list", []byte(list))
+	cfg := writeFile(t, dir, "haproxy.cfg", []byte("global\n  crt-base "+dir+"\n"+
+		"defaults\n  mode tcp\n  timeout client 1s\n  timeout server 1s\n  timeout connect 1s\n"+
+		"frontend f\n  bind 127.0.0.1:1 ssl crt-list "+listPath+"\n  default_backend b\n"+
+		"backend b\n  server s 127.0.0.1:1\n"))
+	out, err := exec.Command(haproxy, "-c", "-f", cfg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("haproxy -c: %v\n%s", err, out)
+	}
+	// And the file reads as a whole.
+	if _, _, err := ReadCerts(nil, []string{listPath}, dir, dir); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -3,6 +3,7 @@ package tls
 import (
 	"bytes"
 	"encoding/base64"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,33 @@ func TestTicketRotator(t *testing.T) {
 	}
 	if want := t0.Add(101 * time.Hour); !r.Next().Equal(want) {
 		t.Errorf("next %v, want %v", r.Next(), want)
+	}
+}
+
+// HAProxy accepts and refuses the same tls-ticket-keys files.
+func TestTicketKeysHAProxyAgrees(t *testing.T) {
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Skip("haproxy not installed")
+	}
+	dir := t.TempDir()
+	c := newCert(t, certSpec{cn: "a.test", dns: []string{"a.test"}})
+	crt := writeFile(t, dir, "a.pem", c.bundle(t))
+	for _, in := range []string{
+		b64(1, 48) + "\n" + b64(2, 48) + "\n" + b64(3, 48) + "\n",
+		b64(1, 80) + "\n" + b64(2, 80) + "\n" + b64(3, 80) + "\n" + b64(4, 80) + "\n",
+		b64(1, 48) + "\n" + b64(2, 48) + "\n",
+		b64(1, 48) + "\n" + b64(2, 80) + "\n" + b64(3, 80) + "\n",
+		b64(1, 32) + "\n" + b64(2, 32) + "\n" + b64(3, 32) + "\n",
+	} {
+		keys := writeFile(t, dir, "keys", []byte(in))
+		cfg := writeFile(t, dir, "haproxy.cfg", []byte("defaults\n  mode tcp\n  timeout client 1s\n  timeout server 1s\n  timeout connect 1s\n"+
+			"frontend f\n  bind 127.0.0.1:1 ssl crt "+crt+" tls-ticket-keys "+keys+"\n  default_backend b\n"+
+			"backend b\n  server s 127.0.0.1:1\n"))
+		_, ours := ParseTicketKeys("keys", []byte(in))
+		out, theirs := exec.Command(haproxy, "-c", "-f", cfg).CombinedOutput()
+		if (ours == nil) != (theirs == nil) {
+			t.Errorf("file %q: Sluice %v, HAProxy %v\n%s", in, ours, theirs, out)
+		}
 	}
 }
