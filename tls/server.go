@@ -97,10 +97,10 @@ func (k *SharedKeys) getECH(*stdtls.ClientHelloInfo) ([]stdtls.EncryptedClientHe
 // The certificate is chosen per handshake as HAProxy does: a certificate
 // whose names (or crt-list filters) contain the client's SNI, then one with
 // a matching wildcard, negative filters excluding, then the default, which
-// is the first entry (none with StrictSNI); among candidates for the same name, ECDSA for clients
-// that support it, else RSA (see Store). The chosen entry's settings apply
-// to the handshake: its crt-list options over opts. OCSP responses are
-// stapled.
+// is the first entry (with StrictSNI, none: the handshake fails); among
+// candidates for the same name, ECDSA for clients that support it, else
+// RSA (see Store). The chosen entry's settings apply to the handshake: its
+// crt-list options over opts. OCSP responses are stapled.
 //
 // Key exchanges and cipher suites are crypto/tls's defaults unless the
 // options say otherwise: in Go 1.26, X25519MLKEM768 (hybrid post-quantum)
