@@ -5,7 +5,6 @@ package appliance
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -44,11 +43,12 @@ type Master struct {
 	exe   binary
 	log   *slog.Logger
 	cfg   *config.Config
-	certs map[string][]string
+	tls   *control.TLS // files of the ssl binds and servers; keys are in keys
 	lim   limits
-	// ticketKeys are shared by every worker's TLS binds and kept across
-	// reloads and restarts.
-	ticketKeys [][32]byte
+	// keys are the TLS keys shared by every worker's binds (session
+	// tickets, ECH), rotated by the master and kept across reloads,
+	// restarts and upgrades.
+	keys keyState
 
 	sockets  *socketCache
 	children map[int]*child
@@ -76,7 +76,8 @@ type Master struct {
 	resolution resolution
 	runCtx     context.Context // Run's context, for what the master starts at run time
 	pages      statsPages
-	cliPath    string // the master CLI socket (-S), "" for none
+	cliPath    string  // the master CLI socket (-S), "" for none
+	certTx     *certTx // the runtime API's certificate transaction, nil for none
 }
 
 // child is one running (or restarting) child process.
@@ -123,7 +124,10 @@ func New(ctx context.Context, cfg *config.Config, files []string, exe string, lo
 	if bad := cfg.NotActive(); len(bad) > 0 {
 		return nil, &config.Errors{Diags: bad}
 	}
-	certs, err := readCerts(cfg)
+	tlsFiles, warnings, err := readTLS(cfg)
+	for _, w := range warnings {
+		log.Warn(w)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -134,17 +138,12 @@ func New(ctx context.Context, cfg *config.Config, files []string, exe string, lo
 	if lim.Warning != "" {
 		log.Warn(lim.Warning)
 	}
-	var key [32]byte
-	if _, err := rand.Read(key[:]); err != nil {
-		return nil, fmt.Errorf("session ticket key: %w", err)
-	}
 	m := &Master{
-		ticketKeys: [][32]byte{key},
 		files:      files,
 		exe:        newBinary(exe),
 		log:        log,
 		cfg:        cfg,
-		certs:      certs,
+		tls:        tlsFiles,
 		lim:        lim,
 		sockets:    newSocketCache(),
 		children:   make(map[int]*child),
@@ -166,6 +165,9 @@ func New(ctx context.Context, cfg *config.Config, files []string, exe string, lo
 			return nil, err
 		}
 	} else if err := m.loadServerState(cfg); err != nil {
+		return nil, err
+	}
+	if _, err := m.keys.rotate(cfg, time.Now()); err != nil {
 		return nil, err
 	}
 	if err := m.sockets.open(ctx, cfg); err != nil {
@@ -218,8 +220,13 @@ func (m *Master) Run(ctx context.Context) error {
 	m.restart = restart
 	m.runCtx = ctx
 	m.startServices(ctx, m.cfg)
+	rotation := time.NewTimer(time.Until(m.keys.nextRotation()))
+	defer rotation.Stop()
 	for {
 		select {
+		case <-rotation.C:
+			m.rotateKeys()
+			rotation.Reset(time.Until(m.keys.nextRotation()))
 		case <-ctx.Done():
 			m.stopAll(syscall.SIGTERM)
 			return nil

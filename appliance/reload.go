@@ -33,7 +33,10 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 	if bad := cfg.NotActive(); len(bad) > 0 {
 		return &config.Errors{Diags: bad}
 	}
-	certs, err := readCerts(cfg)
+	tlsFiles, tlsWarnings, err := readTLS(cfg)
+	for _, w := range tlsWarnings {
+		m.log.Warn(w)
+	}
 	if err != nil {
 		return err
 	}
@@ -41,6 +44,9 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 		return err
 	}
 	if err := m.statsSocks.update(ctx, m, cfg); err != nil {
+		return err
+	}
+	if _, err := m.keys.rotate(cfg, time.Now()); err != nil { // keys for new ECH public names
 		return err
 	}
 	why, binaryChanged := "", m.exe.changed()
@@ -51,7 +57,7 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 		why = "the binary changed"
 	}
 	if why != "" {
-		err := m.replaceProcesses(cfg, certs, restart, why)
+		err := m.replaceProcesses(cfg, tlsFiles, restart, why)
 		if err == nil {
 			m.startServices(ctx, cfg)
 			if binaryChanged {
@@ -61,7 +67,21 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 		return err
 	}
 
-	m.setConfig(cfg, certs)
+	m.setConfig(cfg, tlsFiles)
+	if err := m.push(); err != nil {
+		return err
+	}
+	m.sockets.prune(cfg)
+	m.startServices(ctx, cfg)
+	m.reloads++
+	m.log.Info("configuration reloaded", "files", m.files)
+	return nil
+}
+
+// push sends the current configuration to the running children and waits
+// for each to confirm, or to refuse it. Children not running get it when
+// they start.
+func (m *Master) push() error {
 	pending := make(map[int]bool)
 	for num, c := range m.children {
 		if c.ctrl == nil || !c.alive() {
@@ -99,16 +119,12 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 		}
 	}
 	for _, ev := range later {
-		m.handle(ev, restart)
+		m.handle(ev, m.restart)
 	}
 	if len(refused) > 0 {
 		// Children that took the new configuration keep it; say which did not.
 		return fmt.Errorf("reload: %v", refused)
 	}
-	m.sockets.prune(cfg)
-	m.startServices(ctx, cfg)
-	m.reloads++
-	m.log.Info("configuration reloaded", "files", m.files)
 	return nil
 }
 
@@ -138,22 +154,21 @@ func (m *Master) sendConfig(c *child) error {
 // configMsg is the message that gives process num the current configuration.
 func (m *Master) configMsg(num int, listeners []control.Listener) control.Msg {
 	return control.Msg{
-		Kind:       control.KindConfig,
-		Process:    num,
-		Config:     m.cfg,
-		Listeners:  listeners,
-		Certs:      m.certs,
-		MaxConn:    m.lim.MaxConn,
-		TicketKeys: m.ticketKeys,
-		Changes:    m.changes.list(),
+		Kind:      control.KindConfig,
+		Process:   num,
+		Config:    m.cfg,
+		Listeners: listeners,
+		TLS:       m.tlsMsg(),
+		MaxConn:   m.lim.MaxConn,
+		Changes:   m.changes.list(),
 	}
 }
 
 // setConfig makes cfg the running configuration.
-func (m *Master) setConfig(cfg *config.Config, certs map[string][]string) {
+func (m *Master) setConfig(cfg *config.Config, tlsFiles *control.TLS) {
 	m.changes.rebase(m.cfg, cfg)
 	m.mu.Lock()
-	m.cfg, m.certs = cfg, certs
+	m.cfg, m.tls = cfg, tlsFiles
 	m.mu.Unlock()
 }
 
@@ -161,10 +176,10 @@ func (m *Master) setConfig(cfg *config.Config, certs map[string][]string) {
 // cached sockets, and once every one of them is ready, tells the old ones
 // to stop accepting and finish their connections. If the new generation
 // cannot start, it is stopped and the old one keeps serving.
-func (m *Master) replaceProcesses(cfg *config.Config, certs map[string][]string, restart chan<- *child, why string) error {
+func (m *Master) replaceProcesses(cfg *config.Config, tlsFiles *control.TLS, restart chan<- *child, why string) error {
 	m.log.Info("starting a new generation of processes", "reason", why, "generation", m.generation+1)
-	oldCfg, oldCerts, old := m.cfg, m.certs, m.children
-	m.setConfig(cfg, certs)
+	oldCfg, oldTLS, old := m.cfg, m.tls, m.children
+	m.setConfig(cfg, tlsFiles)
 	m.generation++
 	m.children = make(map[int]*child)
 	fail := func(err error) error {
@@ -175,7 +190,7 @@ func (m *Master) replaceProcesses(cfg *config.Config, certs map[string][]string,
 			}
 		}
 		m.children, m.generation = old, m.generation-1
-		m.setConfig(oldCfg, oldCerts)
+		m.setConfig(oldCfg, oldTLS)
 		return fmt.Errorf("reload: new processes (%s): %w", why, err)
 	}
 	for n := 1; n <= cfg.Global.NbProc; n++ {

@@ -30,7 +30,7 @@ type handoff struct {
 	Reloads    int                 `json:"reloads"`
 	Started    time.Time           `json:"started"`
 	Changes    []runtimeapi.Change `json:"changes,omitempty"`
-	TicketKeys [][32]byte          `json:"ticket_keys"`
+	Keys       keyState            `json:"keys"`
 }
 
 type handoffChild struct {
@@ -54,7 +54,7 @@ func (m *Master) reexec() error {
 		Reloads:    m.reloads,
 		Started:    m.started,
 		Changes:    m.changes.list(),
-		TicketKeys: m.ticketKeys,
+		Keys:       m.keys,
 	}
 	var inherit []int
 	for key, f := range m.sockets.files {
@@ -193,7 +193,7 @@ func (m *Master) adopt(h *handoff) error {
 		m.sockets.files[key] = f
 	}
 	m.generation, m.reloads, m.started = h.Generation, h.Reloads, h.Started
-	m.ticketKeys = h.TicketKeys
+	m.keys = h.Keys
 	for _, c := range h.Changes {
 		m.changes.record(c)
 	}

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	stdtls "crypto/tls"
 	"fmt"
 	"io"
 	"time"
@@ -69,6 +70,9 @@ type Counters struct {
 type Server struct {
 	b   *Backend
 	cfg *config.Server
+	// tls re-encrypts to the server ("ssl"), nil for none; set by
+	// SetTLS before the backend is used.
+	tls *stdtls.Config
 
 	// The fields below are guarded by b.mu.
 	addr        addr.Addr
@@ -91,6 +95,14 @@ type Server struct {
 	// "shutdown sessions server".
 	conns map[io.Closer]struct{}
 }
+
+// SetTLS sets the TLS client configuration of an ssl server. Call it
+// before the backend is used.
+func (s *Server) SetTLS(c *stdtls.Config) { s.tls = c }
+
+// TLS returns the server's TLS client configuration, nil when the
+// connection to it is not encrypted.
+func (s *Server) TLS() *stdtls.Config { return s.tls }
 
 func newServer(b *Backend, sc *config.Server) *Server {
 	s := &Server{

@@ -48,7 +48,7 @@ func Forward(ctx context.Context, client net.Conn, src, dst net.Addr, be *backen
 	defer client.Close()
 	p := be.Proxy()
 	res := Result{Backend: be.Name(), Tc: -1, Term: "--"}
-	server, s := connect(ctx, be, p, src, dst, &res)
+	server, s := connect(ctx, be, p, client, src, dst, &res)
 	if server == nil {
 		return res
 	}
@@ -66,7 +66,7 @@ func Forward(ctx context.Context, client net.Conn, src, dst net.Addr, be *backen
 // retry on the same server waits a turn-around pause first, unless the
 // failure was a timeout, as HAProxy does. It returns nil when no
 // connection could be made, with res saying why.
-func connect(ctx context.Context, be *backend.Backend, p *config.Proxy, src, dst net.Addr, res *Result) (net.Conn, *backend.Server) {
+func connect(ctx context.Context, be *backend.Backend, p *config.Proxy, client net.Conn, src, dst net.Addr, res *Result) (net.Conn, *backend.Server) {
 	var s, failed *backend.Server // failed: the server the last attempt used
 	var lastErr error             // why it failed
 	for attempt := 0; ; attempt++ {
@@ -91,10 +91,17 @@ func connect(ctx context.Context, be *backend.Backend, p *config.Proxy, src, dst
 		c, err := s.Addr().Dial(ctx, p.Timeouts.Connect)
 		if err == nil {
 			if err = SendProxyHeader(c, s.Config().SendProxy, src, dst); err == nil {
-				res.Tc = time.Since(start)
-				return c, s
+				if s.TLS() != nil {
+					c, err = StartTLS(ctx, c, s, ClientSNI(client), p.Timeouts.Connect)
+				}
+				if err == nil {
+					res.Tc = time.Since(start)
+					return c, s
+				}
 			}
-			c.Close()
+			if c != nil {
+				c.Close()
+			}
 		}
 		retry := attempt < p.Retries && ctx.Err() == nil
 		redispatch := retry && p.Redispatch

@@ -102,6 +102,7 @@ func newCLI(app Appliance, log *slog.Logger) *cli {
 		{name: "clear counters", args: "", help: "clear max statistics counters", level: levelOperator, run: c.clearCounters(false)},
 		{name: "clear counters all", args: "", help: "clear all statistics counters", level: levelAdmin, run: c.clearCounters(true)},
 	}
+	c.commands = append(c.commands, c.sslCommands()...)
 	for i := range c.commands {
 		c.commands[i].words = strings.Fields(c.commands[i].name)
 		c.maxWords = max(c.maxWords, len(c.commands[i].words))
@@ -153,6 +154,26 @@ func splitLine(line string) [][]string {
 	return cmds
 }
 
+// payloadMark ends a command line whose last command takes a payload: the
+// lines that follow, up to an empty line, as HAProxy's CLI.
+const payloadMark = "<<"
+
+// cutPayload splits a line read with its payload (see readCommand) into
+// the command line and the payload, which becomes the last command's last
+// argument.
+func cutPayload(line string) (cmd, payload string, ok bool) {
+	first, rest, multi := strings.Cut(line, "\n")
+	trimmed := strings.TrimRight(first, " \t")
+	if !strings.HasSuffix(trimmed, payloadMark) {
+		return line, "", false
+	}
+	cmd = strings.TrimSuffix(trimmed, payloadMark)
+	if !multi {
+		return cmd, "", true
+	}
+	return cmd, rest, true
+}
+
 // execLine runs the commands of one input line and returns the answer;
 // see runLine.
 func (c *cli) execLine(ctx context.Context, s *session, line string) string {
@@ -167,9 +188,14 @@ func (c *cli) execLine(ctx context.Context, s *session, line string) string {
 // interactive mode, as HAProxy does; each command gets the session's
 // timeout. "quit" ends at once.
 func (c *cli) runLine(ctx context.Context, s *session, line string, w io.Writer) error {
+	line, payload, hasPayload := cutPayload(line)
 	cmds := splitLine(line)
 	if len(cmds) == 0 {
 		cmds = [][]string{nil} // an empty line still gets its terminator
+	}
+	if hasPayload {
+		last := len(cmds) - 1
+		cmds[last] = append(cmds[last], payload)
 	}
 	for _, args := range cmds {
 		timeout := s.timeout

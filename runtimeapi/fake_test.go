@@ -21,6 +21,9 @@ type fakeApp struct {
 	snapErr  error
 	applyErr error
 	applied  []Change
+
+	certs       []CertFile
+	certPayload string
 }
 
 func (f *fakeApp) Config() *config.Config { return f.cfg }
@@ -190,3 +193,55 @@ func run(c *cli, lvl level, line string) string {
 }
 
 var errBoom = errors.New("boom")
+
+// The certificate side of the fake: one committed file and at most one
+// staged version, as the master keeps them.
+func (f *fakeApp) CertFiles() []CertFile {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]CertFile(nil), f.certs...)
+}
+
+func (f *fakeApp) SetCert(name, payload string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if payload == "" {
+		return false, errors.New("no certificate in the payload")
+	}
+	f.certPayload = payload
+	for i, c := range f.certs {
+		if c.Pending {
+			f.certs[i].Name = name
+			return false, nil
+		}
+	}
+	f.certs = append(f.certs, CertFile{Name: name, Pending: true})
+	return true, nil
+}
+
+func (f *fakeApp) CommitCert(ctx context.Context, name string) error {
+	return f.AbortCert(name)
+}
+
+func (f *fakeApp) AbortCert(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, c := range f.certs {
+		if c.Pending && c.Name == name {
+			f.certs = append(f.certs[:i], f.certs[i+1:]...)
+			return nil
+		}
+	}
+	return errors.New("No ongoing transaction!")
+}
+
+func (f *fakeApp) SetOCSPResponse(ctx context.Context, der []byte) error {
+	if string(der) != "ocsp" {
+		return errors.New("no certificate matches this response")
+	}
+	return nil
+}
+
+func (f *fakeApp) ECH() []ECHInfo {
+	return []ECHInfo{{PublicName: "public.example", ConfigList: []byte{0, 1}, HTTPS: "example.com. 300 IN HTTPS 1 . ech=AAE="}}
+}

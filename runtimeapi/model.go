@@ -28,6 +28,25 @@ type Appliance interface {
 	// and child restarts. The runtime API validates the change against
 	// Config first.
 	Apply(ctx context.Context, c Change) error
+
+	// CertFiles lists the certificate files of the ssl binds, in
+	// configuration order, and the version staged by SetCert, if any.
+	CertFiles() []CertFile
+	// SetCert stages a new version of a certificate file, as HAProxy's
+	// transactions: a PEM bundle for NAME, a base64 OCSP response for
+	// NAME.ocsp. One transaction at a time; created is false when it
+	// updates the ongoing one.
+	SetCert(name, payload string) (created bool, err error)
+	// CommitCert applies the staged version in every process: the next
+	// handshakes use it.
+	CommitCert(ctx context.Context, name string) error
+	// AbortCert drops the staged version.
+	AbortCert(name string) error
+	// SetOCSPResponse staples a DER OCSP response to the certificate it
+	// is about, in every process.
+	SetOCSPResponse(ctx context.Context, der []byte) error
+	// ECH lists the Encrypted Client Hello configurations in use.
+	ECH() []ECHInfo
 }
 
 // Info is about the master and its children, for "show info" and

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -115,6 +116,19 @@ func (c *cli) serveConn(ctx context.Context, conn net.Conn, lvl level, timeout t
 			}
 			return
 		}
+		if strings.HasSuffix(strings.TrimRight(line, " \t"), payloadMark) {
+			payload, err := readPayload(r, maxLine-len(line))
+			if errors.Is(err, errLineTooLong) {
+				conn.SetWriteDeadline(time.Now().Add(s.timeout))
+				io.WriteString(conn, "Payload too long.\n\n")
+				linger(conn)
+				return
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				return
+			}
+			line += "\n" + payload
+		}
 		if err := c.runLine(ctx, s, line, deadlineWriter{conn, s}); err != nil {
 			return
 		}
@@ -135,6 +149,24 @@ type deadlineWriter struct {
 func (w deadlineWriter) Write(p []byte) (int, error) {
 	w.conn.SetWriteDeadline(time.Now().Add(w.s.timeout))
 	return w.conn.Write(p)
+}
+
+// readPayload reads the lines of a payload up to an empty line (or the
+// end of the input), at most max bytes, and returns them joined by '\n'.
+func readPayload(r *bufio.Reader, max int) (string, error) {
+	var lines []string
+	size := 0
+	for {
+		line, err := readLine(r, max-size)
+		if err != nil {
+			return strings.Join(lines, "\n"), err
+		}
+		if line == "" {
+			return strings.Join(lines, "\n"), nil
+		}
+		size += len(line) + 1
+		lines = append(lines, line)
+	}
 }
 
 // readLine reads one line without its end, at most max bytes. A last line

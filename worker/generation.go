@@ -35,7 +35,7 @@ type generation struct {
 // newGeneration builds the runtime objects of a configuration for this
 // process. prev is the generation it replaces (nil at start): backends take
 // their live server state from it.
-func newGeneration(msg control.Msg, prev *generation, ss *sessions, log *slog.Logger) (*generation, error) {
+func newGeneration(msg control.Msg, prev *generation, ss *sessions, keys *keyring, log *slog.Logger) (*generation, error) {
 	cfg := msg.Config
 	g := &generation{
 		cfg:       cfg,
@@ -55,13 +55,17 @@ func newGeneration(msg control.Msg, prev *generation, ss *sessions, log *slog.Lo
 		if prev != nil {
 			old = prev.backends[p.Name]
 		}
-		g.backends[p.Name] = backend.New(p, old)
+		be := backend.New(p, old)
+		if err := setServerTLS(be, msg.TLS); err != nil {
+			return nil, err
+		}
+		g.backends[p.Name] = be
 	}
 	for _, p := range cfg.Proxies {
 		if !p.Frontend || !p.RunsIn(msg.Process) || p.Disabled {
 			continue
 		}
-		if err := g.addFrontends(p, msg); err != nil {
+		if err := g.addFrontends(p, msg, keys); err != nil {
 			g.closeLogs()
 			return nil, err
 		}
@@ -70,7 +74,7 @@ func newGeneration(msg control.Msg, prev *generation, ss *sessions, log *slog.Lo
 }
 
 // addFrontends builds what serves each bind of p that accepts here.
-func (g *generation) addFrontends(p *config.Proxy, msg control.Msg) error {
+func (g *generation) addFrontends(p *config.Proxy, msg control.Msg, keys *keyring) error {
 	be, beProxy := g.backendFor(p)
 	alog, err := g.accessLog(p)
 	if err != nil {
@@ -101,7 +105,7 @@ func (g *generation) addFrontends(p *config.Proxy, msg control.Msg) error {
 			sessions:   g.sessions,
 		}
 		if b.SSL {
-			tc, err := serverTLS(b, msg.Certs, msg.TicketKeys)
+			tc, err := serverTLS(b, msg.TLS, keys)
 			if err != nil {
 				return fmt.Errorf("%s:%d: bind %s: %w", b.Pos.File, b.Pos.Line, b.Addr.Text, err)
 			}

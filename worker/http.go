@@ -18,6 +18,7 @@ import (
 	"github.com/sluicelb/sluice/addr"
 	"github.com/sluicelb/sluice/backend"
 	"github.com/sluicelb/sluice/config"
+	"github.com/sluicelb/sluice/dispatcher"
 )
 
 // httpServer runs http mode for one proxy: HTTP/1.1 with keep-alive (and
@@ -161,7 +162,7 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *httpServer) rewrite(pr *httputil.ProxyRequest) {
 	s := pr.In.Context().Value(serverKey).(*backend.Server)
 	pr.Out.URL.Scheme = "http"
-	pr.Out.URL.Host = dialHost(s.Addr())
+	pr.Out.URL.Host = dialHost(s.Addr(), serverSNI(s, pr.In))
 	pr.Out.Host = pr.In.Host
 	ff := h.proxy.ForwardFor
 	if ff == nil && h.beProxy != nil {
@@ -216,15 +217,39 @@ func clientAddr(r *http.Request) net.Addr {
 	return &net.TCPAddr{IP: net.ParseIP(host), Port: p}
 }
 
-// unixHostSuffix marks a dial host that encodes a unix or abstract socket:
+// unixHostSuffix marks a dial host that encodes a unix or abstract socket,
+// or a server name for an ssl server:
 // the transport pools connections by host, so each server gets its own name.
 const unixHostSuffix = ".unix.sluice.invalid"
 
-func dialHost(a addr.Addr) string {
-	if a.Family == addr.TCP {
+func dialHost(a addr.Addr, sni string) string {
+	if a.Family == addr.TCP && sni == "" {
 		return a.String()
 	}
-	return hex.EncodeToString([]byte(a.Key())) + unixHostSuffix
+	// "s" keeps the label non-empty when there is no name.
+	return hex.EncodeToString([]byte(a.Key())) + ".s" + hex.EncodeToString([]byte(sni)) + unixHostSuffix
+}
+
+// serverSNI is the name an ssl server with a per-request "sni" gets: the
+// client's SNI or the request's host; "" otherwise. It is part of the dial
+// host, so that pooled connections are never shared between names.
+func serverSNI(s *backend.Server, r *http.Request) string {
+	if s.TLS() == nil {
+		return ""
+	}
+	switch s.Config().TLS.SNI {
+	case "ssl_fc_sni":
+		if r.TLS != nil {
+			return r.TLS.ServerName
+		}
+	case "req.hdr(host)", "hdr(host)":
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		return host
+	}
+	return ""
 }
 
 func (h *httpServer) dial(ctx context.Context, network, hostport string) (net.Conn, error) {
@@ -233,37 +258,53 @@ func (h *httpServer) dial(ctx context.Context, network, hostport string) (net.Co
 		t = h.beProxy.Timeouts
 	}
 	start := time.Now()
-	a, err := parseDialHost(hostport)
+	a, sni, err := parseDialHost(hostport)
 	if err != nil {
 		return nil, err
 	}
 	c, err := a.Dial(ctx, t.Connect)
+	if s, ok := ctx.Value(serverKey).(*backend.Server); ok && err == nil && s.TLS() != nil {
+		c, err = dispatcher.StartTLS(ctx, c, s, sni, t.Connect)
+	}
 	if info, ok := ctx.Value(infoKey).(*requestInfo); ok {
 		info.connect = time.Since(start)
 	}
 	return c, err
 }
 
-func parseDialHost(hostport string) (addr.Addr, error) {
+// parseDialHost reads a host made by dialHost.
+func parseDialHost(hostport string) (addr.Addr, string, error) {
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
 		host = hostport
 	}
-	if enc, ok := strings.CutSuffix(host, unixHostSuffix); ok {
-		key, err := hex.DecodeString(enc)
-		if err != nil {
-			return addr.Addr{}, err
-		}
-		kind, name, _ := strings.Cut(string(key), ":")
-		switch kind {
-		case "unix":
-			return addr.Parse("unix@" + name)
-		case "abns", "abnsz":
-			return addr.Parse(kind + "@" + name)
-		}
-		return addr.Addr{}, errors.New("bad unix dial host")
+	enc, ok := strings.CutSuffix(host, unixHostSuffix)
+	if !ok {
+		a, err := addr.Parse(hostport)
+		return a, "", err
 	}
-	return addr.Parse(hostport)
+	encKey, encSNI, _ := strings.Cut(enc, ".")
+	key, err := hex.DecodeString(encKey)
+	if err != nil {
+		return addr.Addr{}, "", err
+	}
+	sni, err := hex.DecodeString(strings.TrimPrefix(encSNI, "s"))
+	if err != nil {
+		return addr.Addr{}, "", err
+	}
+	kind, name, _ := strings.Cut(string(key), ":")
+	var a addr.Addr
+	switch kind {
+	case "unix":
+		a, err = addr.Parse("unix@" + name)
+	case "abns", "abnsz":
+		a, err = addr.Parse(kind + "@" + name)
+	case "tcp":
+		a, err = addr.Parse(name)
+	default:
+		err = errors.New("bad dial host")
+	}
+	return a, string(sni), err
 }
 
 // proxyError answers when the server could not be reached or did not answer

@@ -38,6 +38,8 @@ type Process struct {
 	slots *slots
 	// sessions are the established connections, for "show sess".
 	sessions sessions
+	// keys are the shared TLS keys of the ssl binds.
+	keys *keyring
 
 	// stopping is closed when the process stops accepting.
 	stopping chan struct{}
@@ -59,6 +61,7 @@ func Run(ctrlFile *os.File, num int, log *slog.Logger) error {
 		log:       log.With("process", num),
 		listeners: make(map[string]net.Listener),
 		stopping:  make(chan struct{}),
+		keys:      newKeyring(),
 	}
 	return p.run()
 }
@@ -80,7 +83,8 @@ func (p *Process) run() error {
 	if err != nil {
 		return p.refuse(err)
 	}
-	g, err := newGeneration(msg, nil, &p.sessions, p.log)
+	p.keys.update(msg.TLS)
+	g, err := newGeneration(msg, nil, &p.sessions, p.keys, p.log)
 	if err != nil {
 		return p.refuse(err)
 	}
@@ -134,7 +138,8 @@ func (p *Process) reload(ctx context.Context, msg control.Msg, attached []*os.Fi
 		fresh = append(fresh, l.Key)
 	}
 	old := p.gen.Load()
-	g, err := newGeneration(msg, old, &p.sessions, p.log)
+	p.keys.update(msg.TLS)
+	g, err := newGeneration(msg, old, &p.sessions, p.keys, p.log)
 	if err != nil {
 		p.closeListeners(fresh)
 		return err
@@ -225,6 +230,10 @@ func (p *Process) control(ctx context.Context) {
 				p.log.Info("configuration reloaded")
 			}
 			p.ctrl.Send(reply)
+		case control.KindKeys:
+			if msg.Keys != nil {
+				p.keys.rotate(*msg.Keys)
+			}
 		case control.KindPeer:
 			p.gen.Load().setProcessAlive(msg.Peer, msg.Alive)
 		case control.KindStatsRequest:
@@ -309,6 +318,16 @@ func (p *Process) acceptLoop(key string, ln net.Listener) {
 			continue
 		}
 		backoff = 0
+		// A reload may have happened while Accept waited: the connection
+		// belongs to the configuration in force now, and takes its slots.
+		if cur := p.gen.Load().frontends[key]; cur != nil && cur != fe {
+			p.releaseSlots(fe)
+			if !p.acquire(cur) {
+				c.Close()
+				return
+			}
+			fe = cur
+		}
 		p.conns.Add(1)
 		go fe.serve(c, func() {
 			p.releaseSlots(fe)

@@ -145,7 +145,11 @@ func checkFiles(files []string) int {
 		for _, d := range cfg.NotActive() {
 			fmt.Fprintln(os.Stderr, d.String())
 		}
-		err = appliance.Check(cfg)
+		var tlsWarnings []string
+		tlsWarnings, err = appliance.Check(cfg)
+		for _, w := range tlsWarnings {
+			fmt.Fprintln(os.Stderr, "warning: "+w)
+		}
 	}
 	if err != nil {
 		printErrors(err)
