@@ -2,11 +2,11 @@ package appliance
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/sluicelb/sluice/config"
 	"github.com/sluicelb/sluice/control"
 	tlsctx "github.com/sluicelb/sluice/tls"
+	"github.com/sluicelb/sluice/vfs"
 )
 
 // readTLS reads every file the ssl binds and servers name (certificates,
@@ -15,8 +15,9 @@ import (
 // built from them, so that a mistake is an error with the line that made
 // it, at start or reload, rather than a child refusing its configuration.
 // Children get the contents: they never read the file system for their
-// configuration, and may run in a chroot.
-func readTLS(cfg *config.Config) (*control.TLS, []string, error) {
+// configuration, and may run in a chroot. Files are read through fsys: the
+// disk, or a signed bundle's files.
+func readTLS(cfg *config.Config, fsys vfs.FS) (*control.TLS, []string, error) {
 	t := &control.TLS{
 		Certs:       make(map[string][]tlsctx.CertEntry),
 		Files:       make(map[string][]byte),
@@ -34,7 +35,7 @@ func readTLS(cfg *config.Config) (*control.TLS, []string, error) {
 		if _, done := t.Files[path]; done {
 			return nil
 		}
-		data, err := os.ReadFile(path)
+		data, err := fsys.ReadFile(path)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", path, err)
 		}
@@ -49,13 +50,13 @@ func readTLS(cfg *config.Config) (*control.TLS, []string, error) {
 			label := "bind " + b.Addr.Text
 			ok := true
 			for _, path := range b.Crt {
-				if err := readCerts(t, cfg, path, false, &warnings); err != nil {
+				if err := readCerts(t, cfg, fsys, path, false, &warnings); err != nil {
 					fail(b.Pos, "%s: %v", label, err)
 					ok = false
 				}
 			}
 			for _, path := range b.TLS.CrtList {
-				if err := readCerts(t, cfg, path, true, &warnings); err != nil {
+				if err := readCerts(t, cfg, fsys, path, true, &warnings); err != nil {
 					fail(b.Pos, "%s: %v", label, err)
 					ok = false
 				}
@@ -68,7 +69,7 @@ func readTLS(cfg *config.Config) (*control.TLS, []string, error) {
 			}
 			if f := b.TLS.TicketKeys; f != "" {
 				if _, done := t.TicketFiles[f]; !done {
-					data, err := os.ReadFile(f)
+					data, err := fsys.ReadFile(f)
 					if err == nil {
 						t.TicketFiles[f], err = tlsctx.ParseTicketKeys(f, data)
 					}
@@ -111,7 +112,7 @@ func readTLS(cfg *config.Config) (*control.TLS, []string, error) {
 }
 
 // readCerts reads a crt (file or directory) or crt-list path into t, once.
-func readCerts(t *control.TLS, cfg *config.Config, path string, list bool, warnings *[]string) error {
+func readCerts(t *control.TLS, cfg *config.Config, fsys vfs.FS, path string, list bool, warnings *[]string) error {
 	if _, done := t.Certs[path]; done {
 		return nil
 	}
@@ -119,7 +120,7 @@ func readCerts(t *control.TLS, cfg *config.Config, path string, list bool, warni
 	if list {
 		crt, crtList = nil, crt
 	}
-	entries, warns, err := tlsctx.ReadCerts(crt, crtList, cfg.Global.CrtBase, cfg.Global.CABase)
+	entries, warns, err := tlsctx.ReadCertsFS(fsys, crt, crtList, cfg.Global.CrtBase, cfg.Global.CABase)
 	if err != nil {
 		return err
 	}
@@ -133,6 +134,15 @@ func readCerts(t *control.TLS, cfg *config.Config, path string, list bool, warni
 // starting master run it. The warnings are about certificates that load
 // but deserve attention (expired, stale OCSP response).
 func Check(cfg *config.Config) ([]string, error) {
-	_, warnings, err := readTLS(cfg)
+	return CheckLoaded(&Loaded{Config: cfg, FS: vfs.Disk{}})
+}
+
+// CheckLoaded is Check for a configuration read from its source, with the
+// signing keys it names.
+func CheckLoaded(ld *Loaded) ([]string, error) {
+	if _, err := readSigningKeys(ld.Config); err != nil {
+		return nil, err
+	}
+	_, warnings, err := readTLS(ld.Config, ld.FS)
 	return warnings, err
 }

@@ -17,8 +17,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluicelb/sluice/bundle"
 	"github.com/sluicelb/sluice/config"
 	"github.com/sluicelb/sluice/control"
+	"github.com/sluicelb/sluice/vfs"
 )
 
 // ChildEnv is the environment variable that tells the binary it is a child
@@ -39,8 +41,11 @@ const (
 
 // Master runs the children of one configuration.
 type Master struct {
-	files []string // the configuration files, read again at each reload
-	exe   binary
+	src Source // where the configuration is read again at each reload
+	// bundle is the running bundle (nil for files), whose sequence a
+	// reload must not go back from.
+	bundle *bundle.Bundle
+	exe    binary
 	log   *slog.Logger
 	cfg   *config.Config
 	tls   *control.TLS // files of the ssl binds and servers; keys are in keys
@@ -76,6 +81,7 @@ type Master struct {
 	resolution resolution
 	runCtx     context.Context // Run's context, for what the master starts at run time
 	pages      statsPages
+	notify     notifier
 	cliPath    string  // the master CLI socket (-S), "" for none
 	certTx     *certTx // the runtime API's certificate transaction, nil for none
 }
@@ -117,14 +123,22 @@ type event struct {
 	dead  bool   // the child's control socket closed
 }
 
-// New prepares a master for cfg: it checks what the file check cannot
-// (certificates), sizes the descriptor limit and opens every socket.
-// exe is the binary children run (normally /proc/self/exe).
+// New prepares a master for cfg, read from the files on disk; see
+// NewLoaded.
 func New(ctx context.Context, cfg *config.Config, files []string, exe string, log *slog.Logger) (*Master, error) {
+	return NewLoaded(ctx, &Loaded{Source: Source{Files: files}, Config: cfg, FS: vfs.Disk{}}, exe, log)
+}
+
+// NewLoaded prepares a master for a loaded configuration: it checks what
+// the file check cannot (certificates), sizes the descriptor limit and
+// opens every socket. exe is the binary children run (normally
+// /proc/self/exe).
+func NewLoaded(ctx context.Context, ld *Loaded, exe string, log *slog.Logger) (*Master, error) {
+	cfg := ld.Config
 	if bad := cfg.NotActive(); len(bad) > 0 {
 		return nil, &config.Errors{Diags: bad}
 	}
-	tlsFiles, warnings, err := readTLS(cfg)
+	tlsFiles, warnings, err := readTLS(cfg, ld.FS)
 	for _, w := range warnings {
 		log.Warn(w)
 	}
@@ -139,7 +153,8 @@ func New(ctx context.Context, cfg *config.Config, files []string, exe string, lo
 		log.Warn(lim.Warning)
 	}
 	m := &Master{
-		files:      files,
+		src:        ld.Source,
+		bundle:     ld.Bundle,
 		exe:        newBinary(exe),
 		log:        log,
 		cfg:        cfg,
@@ -153,6 +168,7 @@ func New(ctx context.Context, cfg *config.Config, files []string, exe string, lo
 		done:       make(chan struct{}),
 		started:    time.Now(),
 		generation: 1,
+		notify:     notifier{log: log},
 	}
 	h, err := takeHandoff()
 	if err != nil {
@@ -220,6 +236,7 @@ func (m *Master) Run(ctx context.Context) error {
 	m.restart = restart
 	m.runCtx = ctx
 	m.startServices(ctx, m.cfg)
+	m.notify.started(m) // children adopted from the previous image are ready already
 	rotation := time.NewTimer(time.Until(m.keys.nextRotation()))
 	defer rotation.Stop()
 	for {
@@ -228,6 +245,7 @@ func (m *Master) Run(ctx context.Context) error {
 			m.rotateKeys()
 			rotation.Reset(time.Until(m.keys.nextRotation()))
 		case <-ctx.Done():
+			m.notify.stopping()
 			m.stopAll(syscall.SIGTERM)
 			return nil
 		case sig := <-sigs:
@@ -235,6 +253,7 @@ func (m *Master) Run(ctx context.Context) error {
 				m.reloadLogged(ctx)
 				continue
 			}
+			m.notify.stopping()
 			if sig == syscall.SIGUSR1 {
 				m.log.Info("graceful stop requested")
 				m.stopGracefully()
@@ -281,6 +300,7 @@ func (m *Master) handle(ev event, restart chan<- *child) {
 		c.ready = true
 		m.log.Info("process ready", "process", c.num, "pid", c.cmd.Process.Pid)
 		m.tellPeers(c.num, true)
+		m.notify.started(m)
 	case ev.dead:
 		<-c.exited
 		state := c.cmd.ProcessState

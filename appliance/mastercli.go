@@ -107,10 +107,12 @@ func (m *Master) cliCommand(ctx context.Context, cmd string) string {
 
 // reloadLogged reloads and logs the outcome.
 func (m *Master) reloadLogged(ctx context.Context) error {
+	m.notify.reloading()
 	err := m.reload(ctx, m.restart)
 	if err != nil {
 		m.log.Error("reload failed, configuration unchanged", "err", err.Error())
 	}
+	m.notify.reloaded(err)
 	return err
 }
 

@@ -19,21 +19,25 @@ const reloadTimeout = 30 * time.Second
 // A good one is pushed to the running children, which swap it in: no process
 // is replaced, new binds are opened here and sent over the control sockets,
 // binds that are gone are closed.
+//
+// From a signed bundle, the bundle is verified again and must not go back
+// in sequence (see Source.Load); a refused bundle changes nothing either.
 func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
-	if len(m.files) == 0 {
+	if len(m.src.Files) == 0 {
 		return errors.New("reload: this configuration was not read from files")
 	}
-	cfg, warnings, err := config.Load(m.files)
+	ld, warnings, err := m.src.Load(m.bundle, time.Now())
 	for _, w := range warnings {
 		m.log.Warn(w.String())
 	}
 	if err != nil {
 		return err
 	}
+	cfg := ld.Config
 	if bad := cfg.NotActive(); len(bad) > 0 {
 		return &config.Errors{Diags: bad}
 	}
-	tlsFiles, tlsWarnings, err := readTLS(cfg)
+	tlsFiles, tlsWarnings, err := readTLS(cfg, ld.FS)
 	for _, w := range tlsWarnings {
 		m.log.Warn(w)
 	}
@@ -59,6 +63,7 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 	if why != "" {
 		err := m.replaceProcesses(cfg, tlsFiles, restart, why)
 		if err == nil {
+			m.setSource(ld)
 			m.startServices(ctx, cfg)
 			if binaryChanged {
 				m.reexecSoon()
@@ -68,14 +73,31 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 	}
 
 	m.setConfig(cfg, tlsFiles)
+	// The children have it, or some refused it: either way the master now
+	// runs this configuration, and its bundle sets the sequence to beat.
+	m.setSource(ld)
 	if err := m.push(); err != nil {
 		return err
 	}
 	m.sockets.prune(cfg)
 	m.startServices(ctx, cfg)
 	m.reloads++
-	m.log.Info("configuration reloaded", "files", m.files)
+	m.logReloaded()
 	return nil
+}
+
+// setSource records where the running configuration was read from.
+func (m *Master) setSource(ld *Loaded) {
+	m.bundle = ld.Bundle
+}
+
+// logReloaded says what configuration now runs.
+func (m *Master) logReloaded(args ...any) {
+	args = append(args, "source", m.src.describe())
+	if m.bundle != nil {
+		args = append(args, "bundle_sequence", m.bundle.Sequence, "signed_by", m.bundle.KeyID)
+	}
+	m.log.Info("configuration reloaded", args...)
 }
 
 // push sends the current configuration to the running children and waits
@@ -238,7 +260,7 @@ func (m *Master) replaceProcesses(cfg *config.Config, tlsFiles *control.TLS, res
 	m.sockets.prune(cfg)
 	m.exe = newBinary(m.exe.path)
 	m.reloads++
-	m.log.Info("configuration reloaded", "files", m.files, "generation", m.generation)
+	m.logReloaded("generation", m.generation)
 	return nil
 }
 

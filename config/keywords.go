@@ -57,6 +57,7 @@ var keywords = []keyword{
 	{name: "daemon", in: inGlobal, parse: (*parser).daemon},
 	{name: "strict-limits", in: inGlobal, neg: true, parse: (*parser).strictLimits},
 	{name: "master-worker", in: inGlobal, parse: (*parser).masterWorker},
+	{name: "config-signing-key", in: inGlobal, parse: (*parser).configSigningKey},
 
 	// proxies
 	{name: "mode", in: inProxies, parse: (*parser).mode},

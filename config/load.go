@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluicelb/sluice/addr"
+	"github.com/sluicelb/sluice/vfs"
 )
 
 // Diagnostic is one message about the configuration.
@@ -73,6 +74,16 @@ func Load(paths []string) (cfg *Config, warnings []Diagnostic, err error) {
 	return defaultLoader().load(paths)
 }
 
+// LoadFS does what Load does, reading the configuration files, and
+// checking the certificate paths they name, through fsys: the master loads
+// a signed bundle's configuration from its verified in-memory files.
+func LoadFS(fsys vfs.FS, paths []string) (cfg *Config, warnings []Diagnostic, err error) {
+	ld := defaultLoader()
+	ld.fsys = fsys
+	ld.checkCrt = func(path string) error { return checkCrtFS(fsys, path) }
+	return ld.load(paths)
+}
+
 // LoadBytes does what Load does for one in-memory file; name is used in
 // messages.
 func LoadBytes(name string, data []byte) (*Config, []Diagnostic, error) {
@@ -95,6 +106,8 @@ type loader struct {
 	checkCrt func(path string) error
 	// resolvConf is the file parse-resolv-conf reads.
 	resolvConf string
+	// fsys reads the configuration files.
+	fsys vfs.FS
 }
 
 func defaultLoader() *loader {
@@ -102,19 +115,24 @@ func defaultLoader() *loader {
 		resolve:    func(ctx context.Context, a addr.Addr) (addr.Addr, error) { return a.Resolve(ctx) },
 		checkCrt:   checkCrt,
 		resolvConf: "/etc/resolv.conf",
+		fsys:       vfs.Disk{},
 	}
 }
 
 func (ld *loader) load(paths []string) (*Config, []Diagnostic, error) {
+	fsys := ld.fsys
+	if fsys == nil {
+		fsys = vfs.Disk{}
+	}
 	p := newParser(ld)
 	for _, path := range paths {
-		files, err := expandPath(path)
+		files, err := expandPath(fsys, path)
 		if err != nil {
 			p.errorf(Pos{File: path}, "%v", fileError(err))
 			continue
 		}
 		for _, f := range files {
-			data, err := os.ReadFile(f)
+			data, err := fsys.ReadFile(f)
 			if err != nil {
 				p.errorf(Pos{File: f}, "%v", fileError(err))
 				continue
@@ -133,15 +151,15 @@ func (ld *loader) loadBytes(name string, data []byte) (*Config, []Diagnostic, er
 
 // expandPath returns the file itself, or for a directory its *.cfg files
 // in lexical order.
-func expandPath(path string) ([]string, error) {
-	fi, err := os.Stat(path)
+func expandPath(fsys vfs.FS, path string) ([]string, error) {
+	fi, err := fsys.Stat(path)
 	if err != nil {
 		return nil, err
 	}
 	if !fi.IsDir() {
 		return []string{path}, nil
 	}
-	entries, err := os.ReadDir(path)
+	entries, err := fsys.ReadDir(path)
 	if err != nil {
 		return nil, err
 	}
@@ -249,16 +267,7 @@ func checkCrt(path string) error {
 		return err
 	}
 	if fi.IsDir() {
-		entries, err := os.ReadDir(path)
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-				return nil
-			}
-		}
-		return fmt.Errorf("directory %s holds no certificate file", path)
+		return checkCrtDir(vfs.Disk{}, path)
 	}
 	// O_NONBLOCK so that a FIFO named by mistake cannot hang the load.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -266,6 +275,32 @@ func checkCrt(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// checkCrtFS is checkCrt for files read through fsys.
+func checkCrtFS(fsys vfs.FS, path string) error {
+	fi, err := fsys.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return checkCrtDir(fsys, path)
+	}
+	return nil
+}
+
+// checkCrtDir checks that a certificate directory holds a file.
+func checkCrtDir(fsys vfs.FS, path string) error {
+	entries, err := fsys.ReadDir(path)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			return nil
+		}
+	}
+	return fmt.Errorf("directory %s holds no certificate file", path)
 }
 
 func validUTF8(words []string) bool {

@@ -84,6 +84,16 @@ type Global struct {
 	SSLServerVerify string `json:"ssl_server_verify,omitempty"`
 	CrtBase         string `json:"crt_base,omitempty"`
 	CABase          string `json:"ca_base,omitempty"`
+	// ConfigSigningKeys are the config-signing-key lines: the public keys
+	// whose signed bundles are the only configuration accepted.
+	ConfigSigningKeys []SigningKey `json:"config_signing_keys,omitempty"`
+}
+
+// SigningKey is one config-signing-key line: a public key file (PREFIX.pub
+// of `sluice bundle keygen`).
+type SigningKey struct {
+	Path string `json:"path"`
+	Pos  Pos    `json:"pos"`
 }
 
 // Mode is a proxy's mode.

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/sluicelb/sluice/vfs"
 	"golang.org/x/crypto/ocsp"
 )
 
@@ -32,11 +32,17 @@ import (
 // Warnings are problems that do not prevent serving: expired
 // certificates, left out OCSP responses.
 func ReadCerts(crt, crtList []string, crtBase, caBase string) ([]CertEntry, []string, error) {
+	return ReadCertsFS(vfs.Disk{}, crt, crtList, crtBase, caBase)
+}
+
+// ReadCertsFS is ReadCerts reading every file through fsys: the master
+// reads a signed bundle's files this way, never the disk's.
+func ReadCertsFS(fsys vfs.FS, crt, crtList []string, crtBase, caBase string) ([]CertEntry, []string, error) {
 	var entries []CertEntry
 	var warnings []string
 	now := time.Now()
 	add := func(path string, sni []string, opts *BindOptions) error {
-		e, warns, err := readCert(path, now)
+		e, warns, err := readCert(fsys, path, now)
 		if err != nil {
 			return err
 		}
@@ -46,13 +52,13 @@ func ReadCerts(crt, crtList []string, crtBase, caBase string) ([]CertEntry, []st
 		return nil
 	}
 	for _, path := range crt {
-		fi, err := os.Stat(path)
+		fi, err := fsys.Stat(path)
 		if err != nil {
 			return nil, nil, fmt.Errorf("load certificate %s: %w", path, bare(err))
 		}
 		files := []string{path}
 		if fi.IsDir() {
-			if files, err = certFiles(path); err != nil {
+			if files, err = certFiles(fsys, path); err != nil {
 				return nil, nil, err
 			}
 			if len(files) == 0 {
@@ -66,7 +72,7 @@ func ReadCerts(crt, crtList []string, crtBase, caBase string) ([]CertEntry, []st
 		}
 	}
 	for _, list := range crtList {
-		data, err := os.ReadFile(list)
+		data, err := fsys.ReadFile(list)
 		if err != nil {
 			return nil, nil, fmt.Errorf("load crt-list %s: %w", list, bare(err))
 		}
@@ -76,11 +82,11 @@ func ReadCerts(crt, crtList []string, crtBase, caBase string) ([]CertEntry, []st
 		}
 		for _, l := range lines {
 			path := withBase(crtBase, l.Crt)
-			if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+			if fi, err := fsys.Stat(path); err == nil && fi.IsDir() {
 				return nil, nil, fmt.Errorf("%s:%d: %s is a directory: a crt-list names certificate files", list, l.Line, path)
 			}
 			if l.Options != nil {
-				if err := readCAFiles(l.Options, caBase); err != nil {
+				if err := readCAFiles(fsys, l.Options, caBase); err != nil {
 					return nil, nil, fmt.Errorf("%s:%d: %w", list, l.Line, err)
 				}
 			}
@@ -103,10 +109,10 @@ func withBase(base, path string) string {
 }
 
 // readCAFiles reads the ca-file and crl-file an Options names.
-func readCAFiles(o *BindOptions, caBase string) error {
+func readCAFiles(fsys vfs.FS, o *BindOptions, caBase string) error {
 	if o.CAFile != "" {
 		o.CAFile = withBase(caBase, o.CAFile)
-		data, err := os.ReadFile(o.CAFile)
+		data, err := fsys.ReadFile(o.CAFile)
 		if err != nil {
 			return fmt.Errorf("read ca-file %s: %w", o.CAFile, bare(err))
 		}
@@ -117,7 +123,7 @@ func readCAFiles(o *BindOptions, caBase string) error {
 	}
 	if o.CRLFile != "" {
 		o.CRLFile = withBase(caBase, o.CRLFile)
-		data, err := os.ReadFile(o.CRLFile)
+		data, err := fsys.ReadFile(o.CRLFile)
 		if err != nil {
 			return fmt.Errorf("read crl-file %s: %w", o.CRLFile, bare(err))
 		}
@@ -130,9 +136,9 @@ func readCAFiles(o *BindOptions, caBase string) error {
 }
 
 // readCert reads one certificate file with its OCSP response.
-func readCert(path string, now time.Time) (CertEntry, []string, error) {
+func readCert(fsys vfs.FS, path string, now time.Time) (CertEntry, []string, error) {
 	var warnings []string
-	c, err := loadBundle(path)
+	c, err := loadBundle(fsys, path)
 	if err != nil {
 		return CertEntry{}, nil, err
 	}
@@ -144,14 +150,14 @@ func readCert(path string, now time.Time) (CertEntry, []string, error) {
 		return CertEntry{}, nil, fmt.Errorf("load certificate %s: %w", path, err)
 	}
 	e := CertEntry{Path: path, PEM: pem}
-	resp, err := os.ReadFile(path + ".ocsp")
+	resp, err := fsys.ReadFile(path + ".ocsp")
 	if errors.Is(err, fs.ErrNotExist) {
 		return e, warnings, nil
 	}
 	if err != nil {
 		return CertEntry{}, nil, fmt.Errorf("load certificate %s: read %s.ocsp: %w", path, path, bare(err))
 	}
-	issuer, err := readIssuer(path, &c)
+	issuer, err := readIssuer(fsys, path, &c)
 	if err != nil {
 		return CertEntry{}, nil, err
 	}
@@ -169,7 +175,7 @@ func readCert(path string, now time.Time) (CertEntry, []string, error) {
 
 // readIssuer returns the issuer of a certificate: the next one of its
 // chain, else the one in CERT.issuer; nil when neither exists.
-func readIssuer(path string, c *stdtls.Certificate) (*x509.Certificate, error) {
+func readIssuer(fsys vfs.FS, path string, c *stdtls.Certificate) (*x509.Certificate, error) {
 	if len(c.Certificate) > 1 {
 		issuer, err := x509.ParseCertificate(c.Certificate[1])
 		if err != nil {
@@ -177,7 +183,7 @@ func readIssuer(path string, c *stdtls.Certificate) (*x509.Certificate, error) {
 		}
 		return issuer, nil
 	}
-	data, err := os.ReadFile(path + ".issuer")
+	data, err := fsys.ReadFile(path + ".issuer")
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

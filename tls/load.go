@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/sluicelb/sluice/vfs"
 )
 
 // LoadCertificates loads the certificates of a bind's "crt" options, in
@@ -41,7 +43,7 @@ func LoadCertificates(paths []string) (*Store, error) {
 			files = append(files, path)
 			continue
 		}
-		dirFiles, err := certFiles(path)
+		dirFiles, err := certFiles(vfs.Disk{}, path)
 		if err != nil {
 			return nil, err
 		}
@@ -55,7 +57,7 @@ func LoadCertificates(paths []string) (*Store, error) {
 	}
 	var items []storeItem
 	for _, f := range files {
-		c, err := loadBundle(f)
+		c, err := loadBundle(vfs.Disk{}, f)
 		if err != nil {
 			return nil, err
 		}
@@ -65,8 +67,8 @@ func LoadCertificates(paths []string) (*Store, error) {
 }
 
 // certFiles lists the certificate files of a directory in lexical order.
-func certFiles(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir) // sorted by name
+func certFiles(fsys vfs.FS, dir string) ([]string, error) {
+	entries, err := fsys.ReadDir(dir) // sorted by name
 	if err != nil {
 		return nil, fmt.Errorf("load certificates from %s: %w", dir, bare(err))
 	}
@@ -78,7 +80,7 @@ func certFiles(dir string) ([]string, error) {
 		}
 		path := filepath.Join(dir, name)
 		// Follow symbolic links, as deployments often link live certificates.
-		fi, err := os.Stat(path)
+		fi, err := fsys.Stat(path)
 		if err != nil {
 			return nil, fmt.Errorf("load certificate %s: %w", path, bare(err))
 		}
@@ -112,9 +114,9 @@ func hasSkippedSuffix(name string) bool {
 
 // loadBundle reads one PEM bundle, and its ".key" companion if the bundle
 // has no private key.
-func loadBundle(path string) (stdtls.Certificate, error) {
+func loadBundle(fsys vfs.FS, path string) (stdtls.Certificate, error) {
 	var c stdtls.Certificate
-	data, err := os.ReadFile(path)
+	data, err := fsys.ReadFile(path)
 	if err != nil {
 		return c, fmt.Errorf("load certificate %s: %w", path, bare(err))
 	}
@@ -127,7 +129,7 @@ func loadBundle(path string) (stdtls.Certificate, error) {
 	}
 	if key == nil {
 		keyPath := path + ".key"
-		data, err := os.ReadFile(keyPath)
+		data, err := fsys.ReadFile(keyPath)
 		if errors.Is(err, fs.ErrNotExist) {
 			return c, fmt.Errorf("load certificate %s: no private key in the file, and no %s", path, keyPath)
 		}

@@ -5,6 +5,8 @@
 //	sluice -f FILE [-f FILE]   run a configuration (files or directories of *.cfg)
 //	sluice -c -f FILE          check a configuration and exit
 //	sluice -S PATH -f FILE     also answer the master CLI on PATH (reload, show proc)
+//	sluice -f TRUST -B BUNDLE  run a signed configuration bundle (keys named in TRUST)
+//	sluice bundle keygen|sign|verify   make, sign and check bundles
 //	sluice -v                  print the version
 package main
 
@@ -23,6 +25,7 @@ import (
 
 	"github.com/sluicelb/sluice/appliance"
 	"github.com/sluicelb/sluice/config"
+	"github.com/sluicelb/sluice/vfs"
 	"github.com/sluicelb/sluice/worker"
 )
 
@@ -42,6 +45,9 @@ func main() {
 }
 
 func run(args []string) int {
+	if len(args) > 0 && args[0] == "bundle" {
+		return runBundle(args[1:])
+	}
 	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
 	var files fileList
 	fs.Var(&files, "f", "configuration file or directory of *.cfg files (repeatable)")
@@ -50,6 +56,7 @@ func run(args []string) int {
 	debug := fs.Bool("d", false, "debug logging")
 	quiet := fs.Bool("q", false, "quiet: only warnings and errors")
 	masterCLI := fs.String("S", "", "master CLI socket `PATH` (unix socket): reload, show proc")
+	bundlePath := fs.String("B", "", "run the signed configuration `BUNDLE`; the -f files name the trusted keys (config-signing-key)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -68,25 +75,31 @@ func run(args []string) int {
 		return 2
 	}
 
+	src := appliance.Source{Files: files, Bundle: *bundlePath}
 	if *check {
+		if src.Bundle != "" {
+			return checkSource(src)
+		}
 		return checkFiles(files)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	var cfg *config.Config
-	if len(files) == 0 {
+	var ld *appliance.Loaded
+	if len(files) == 0 && src.Bundle == "" {
 		var err error
-		if cfg, err = appliance.Demo(ctx); err != nil {
+		cfg, err := appliance.Demo(ctx)
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "sluice: demo: %v\n", err)
 			return 1
 		}
+		ld = &appliance.Loaded{Config: cfg, FS: vfs.Disk{}}
 		fmt.Printf("Sluice demo: two-tier TLS offload (1 dispatcher, 2 TLS workers) on https://%s/\n", appliance.DemoAddr)
 		fmt.Printf("Try it:  curl -k https://%s/\n", appliance.DemoAddr)
 		fmt.Println("Stop it with Ctrl-C. Run your own configuration with: sluice -f haproxy.cfg")
 	} else {
-		c, warnings, err := config.Load(files)
+		l, warnings, err := src.Load(nil, time.Now())
 		for _, w := range warnings {
 			log.Warn(w.String())
 		}
@@ -94,8 +107,8 @@ func run(args []string) int {
 			printErrors(err)
 			return 1
 		}
-		cfg = c
-		if cfg.Global.Daemon {
+		ld = l
+		if ld.Config.Global.Daemon {
 			parent, err := appliance.Daemonize()
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "sluice: %v\n", err)
@@ -112,7 +125,7 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "sluice: find own binary: %v\n", err)
 		return 1
 	}
-	m, err := appliance.New(ctx, cfg, files, exe, log)
+	m, err := appliance.NewLoaded(ctx, ld, exe, log)
 	if err != nil {
 		printErrors(err)
 		return 1
@@ -156,6 +169,31 @@ func checkFiles(files []string) int {
 		return 1
 	}
 	fmt.Println("Configuration file is valid")
+	return 0
+}
+
+// checkSource is `sluice -c -f TRUST -B BUNDLE`: the bundle verified, its
+// configuration and files checked.
+func checkSource(src appliance.Source) int {
+	ld, warnings, err := src.Load(nil, time.Now())
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, w.String())
+	}
+	if err == nil {
+		for _, d := range ld.Config.NotActive() {
+			fmt.Fprintln(os.Stderr, d.String())
+		}
+		var tlsWarnings []string
+		tlsWarnings, err = appliance.CheckLoaded(ld)
+		for _, w := range tlsWarnings {
+			fmt.Fprintln(os.Stderr, "warning: "+w)
+		}
+	}
+	if err != nil {
+		printErrors(err)
+		return 1
+	}
+	fmt.Printf("Bundle %s (sequence %d, signed by key %s) is valid\n", src.Bundle, ld.Bundle.Sequence, ld.Bundle.KeyID)
 	return 0
 }
 
