@@ -46,10 +46,10 @@ type Master struct {
 	// reload must not go back from.
 	bundle *bundle.Bundle
 	exe    binary
-	log   *slog.Logger
-	cfg   *config.Config
-	tls   *control.TLS // files of the ssl binds and servers; keys are in keys
-	lim   limits
+	log    *slog.Logger
+	cfg    *config.Config
+	tls    *control.TLS // files of the ssl binds and servers; keys are in keys
+	lim    limits
 	// keys are the TLS keys shared by every worker's binds (session
 	// tickets, ECH), rotated by the master and kept across reloads,
 	// restarts and upgrades.
