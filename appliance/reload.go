@@ -93,9 +93,10 @@ func (m *Master) setSource(ld *Loaded) {
 
 // logReloaded says what configuration now runs.
 func (m *Master) logReloaded(args ...any) {
-	args = append(args, "source", m.src.describe())
 	if m.bundle != nil {
-		args = append(args, "bundle_sequence", m.bundle.Sequence, "signed_by", m.bundle.KeyID)
+		args = append([]any{"bundle", m.src.Bundle, "sequence", m.bundle.Sequence, "signed_by", m.bundle.KeyID}, args...)
+	} else {
+		args = append([]any{"files", m.src.Files}, args...)
 	}
 	m.log.Info("configuration reloaded", args...)
 }
