@@ -7,6 +7,7 @@
 //	sluice -S PATH -f FILE     also answer the master CLI on PATH (reload, show proc)
 //	sluice -f TRUST -B BUNDLE  run a signed configuration bundle (keys named in TRUST)
 //	sluice bundle keygen|sign|verify   make, sign and check bundles
+//	sluice selfsigned -o FILE HOST...  write a self-signed certificate bundle
 //	sluice -v                  print the version
 package main
 
@@ -45,8 +46,13 @@ func main() {
 }
 
 func run(args []string) int {
-	if len(args) > 0 && args[0] == "bundle" {
-		return runBundle(args[1:])
+	if len(args) > 0 {
+		switch args[0] {
+		case "bundle":
+			return runBundle(args[1:])
+		case "selfsigned":
+			return runSelfSigned(args[1:])
+		}
 	}
 	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
 	var files fileList
