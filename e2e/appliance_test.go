@@ -207,3 +207,41 @@ func TestUnitVerify(t *testing.T) {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// TestVagrantfile runs `vagrant validate` on the Vagrantfile (scripts/test
+// installs vagrant from Debian's packages); without vagrant it checks the
+// Ruby syntax only, and says so.
+func TestVagrantfile(t *testing.T) {
+	path, err := filepath.Abs("../Vagrantfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vagrant, err := exec.LookPath("vagrant"); err == nil {
+		// A copy alone in a directory: validate reads no other file, and
+		// leaves its .vagrant directory there.
+		dir := t.TempDir()
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "Vagrantfile"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(vagrant, "validate", "--ignore-provider")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "VAGRANT_HOME="+filepath.Join(dir, "home"), "VAGRANT_CHECKPOINT_DISABLE=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "validated successfully") {
+			t.Fatalf("vagrant validate: %v\n%s", err, out)
+		}
+		return
+	}
+	ruby, err := exec.LookPath("ruby")
+	if err != nil {
+		t.Skip("neither vagrant nor ruby is installed: the Vagrantfile is not checked")
+	}
+	t.Log("vagrant is not installed: checking the Vagrantfile's Ruby syntax only")
+	if out, err := exec.Command(ruby, "-c", path).CombinedOutput(); err != nil {
+		t.Fatalf("ruby -c Vagrantfile: %v\n%s", err, out)
+	}
+}
