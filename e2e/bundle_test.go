@@ -241,6 +241,7 @@ func TestBundleStartRefusals(t *testing.T) {
 		want   string
 	}{
 		{"plain file with a signing key", nil, []string{"-f", keyed}, "only accepts configuration from bundles"},
+		{"check of a plain file with a signing key", nil, []string{"-c", "-f", keyed}, "only accepts configuration from bundles"},
 		{"bundle without trusted keys", good, []string{"-f", f.cfg, "-B", f.live}, "no config-signing-key line"},
 		{"tampered bundle", bytes.Replace(good, []byte(`"ed25519": "`), []byte(`"ed25519": "AAAA`), 1), []string{"-f", f.trust, "-B", f.live}, "Ed25519 signature does not verify"},
 		{"wrong key", f.sign(t, "other", 10, 1), []string{"-f", f.trust, "-B", f.live}, "not trusted"},

@@ -57,7 +57,7 @@ func run(args []string) int {
 	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
 	var files fileList
 	fs.Var(&files, "f", "configuration file or directory of *.cfg files (repeatable)")
-	check := fs.Bool("c", false, "check the configuration and exit")
+	checkOnly := fs.Bool("c", false, "check the configuration and exit")
 	showVersion := fs.Bool("v", false, "print the version and exit")
 	debug := fs.Bool("d", false, "debug logging")
 	quiet := fs.Bool("q", false, "quiet: only warnings and errors")
@@ -82,11 +82,8 @@ func run(args []string) int {
 	}
 
 	src := appliance.Source{Files: files, Bundle: *bundlePath}
-	if *check {
-		if src.Bundle != "" {
-			return checkSource(src)
-		}
-		return checkFiles(files)
+	if *checkOnly {
+		return check(src)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -149,38 +146,15 @@ func run(args []string) int {
 	return 0
 }
 
-// checkFiles is `sluice -c`: every error on stderr, exit 1; or exit 0 with
-// HAProxy's words.
-func checkFiles(files []string) int {
-	if len(files) == 0 {
+// check is `sluice -c`: every error on stderr, exit 1; or exit 0 with
+// HAProxy's words. It loads the configuration as a start would (files, or
+// a bundle verified with the keys the files name), so it gives the same
+// verdict.
+func check(src appliance.Source) int {
+	if len(src.Files) == 0 {
 		fmt.Fprintln(os.Stderr, "sluice: -c needs at least one -f FILE")
 		return 2
 	}
-	cfg, warnings, err := config.Load(files)
-	for _, w := range warnings {
-		fmt.Fprintln(os.Stderr, w.String())
-	}
-	if err == nil {
-		for _, d := range cfg.NotActive() {
-			fmt.Fprintln(os.Stderr, d.String())
-		}
-		var tlsWarnings []string
-		tlsWarnings, err = appliance.Check(cfg)
-		for _, w := range tlsWarnings {
-			fmt.Fprintln(os.Stderr, "warning: "+w)
-		}
-	}
-	if err != nil {
-		printErrors(err)
-		return 1
-	}
-	fmt.Println("Configuration file is valid")
-	return 0
-}
-
-// checkSource is `sluice -c -f TRUST -B BUNDLE`: the bundle verified, its
-// configuration and files checked.
-func checkSource(src appliance.Source) int {
 	ld, warnings, err := src.Load(nil, time.Now())
 	for _, w := range warnings {
 		fmt.Fprintln(os.Stderr, w.String())
@@ -199,7 +173,11 @@ func checkSource(src appliance.Source) int {
 		printErrors(err)
 		return 1
 	}
-	fmt.Printf("Bundle %s (sequence %d, signed by key %s) is valid\n", src.Bundle, ld.Bundle.Sequence, ld.Bundle.KeyID)
+	if ld.Bundle != nil {
+		fmt.Printf("Bundle %s (sequence %d, signed by key %s) is valid\n", src.Bundle, ld.Bundle.Sequence, ld.Bundle.KeyID)
+		return 0
+	}
+	fmt.Println("Configuration file is valid")
 	return 0
 }
 
