@@ -3,6 +3,8 @@ module github.com/sluicelb/sluice
 go 1.26.8
 
 require (
+	github.com/andybalholm/brotli v1.3.0
+	github.com/klauspost/compress v1.20.5
 	github.com/miekg/dns v1.1.73
 	github.com/pires/go-proxyproto v0.15.0
 	github.com/prometheus/client_model v0.6.3

@@ -14,6 +14,7 @@ type Config struct {
 	Global    Global       `json:"global"`
 	Proxies   []*Proxy     `json:"proxies"`   // frontends, backends and listens, in file order
 	Resolvers []*Resolvers `json:"resolvers"` // resolvers sections, in file order
+	Caches    []*Cache     `json:"caches,omitempty"` // cache sections, in file order
 	Files     []string     `json:"files"`     // the files read, in order
 	// Inactive lists the keywords used that parse but whose code has not
 	// landed yet, with their positions; see NotActive.
@@ -152,6 +153,13 @@ type Proxy struct {
 	LoadServerState bool `json:"load_server_state,omitempty"`
 
 	ForwardFor *ForwardFor `json:"forward_for,omitempty"` // option forwardfor
+
+	// Compression is the "compression" lines (http mode); nil = none.
+	Compression *Compression `json:"compression,omitempty"`
+	// CacheUse and CacheStore name the cache sections of
+	// "http-request cache-use" and "http-response cache-store"; "" = none.
+	CacheUse   string `json:"cache_use,omitempty"`
+	CacheStore string `json:"cache_store,omitempty"`
 
 	// LogGlobal is "log global": log to the global log targets.
 	LogGlobal bool        `json:"log_global"`
