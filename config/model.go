@@ -14,11 +14,12 @@ type Config struct {
 	Global    Global       `json:"global"`
 	Proxies   []*Proxy     `json:"proxies"`   // frontends, backends and listens, in file order
 	Resolvers []*Resolvers `json:"resolvers"` // resolvers sections, in file order
-	Caches    []*Cache     `json:"caches,omitempty"` // cache sections, in file order
 	Files     []string     `json:"files"`     // the files read, in order
 	// Inactive lists the keywords used that parse but whose code has not
 	// landed yet, with their positions; see NotActive.
 	Inactive []Diagnostic `json:"inactive,omitempty"`
+	// Caches are the cache sections, in file order.
+	Caches []*Cache `json:"caches,omitempty"`
 }
 
 // Pos is where something was written, for messages.
