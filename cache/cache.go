@@ -67,9 +67,6 @@ func New(opts Options, now func() time.Time) *Cache {
 	if now == nil {
 		now = time.Now
 	}
-	if opts.MaxSecondary <= 0 {
-		opts.MaxSecondary = 10
-	}
 	return &Cache{opts: opts, now: now, lru: list.New(), byKey: make(map[string][]*list.Element)}
 }
 
@@ -183,7 +180,7 @@ func (c *Cache) insert(e *entry) {
 			break
 		}
 	}
-	if len(c.byKey[e.key]) >= c.opts.MaxSecondary {
+	if max(c.opts.MaxSecondary, 1) <= len(c.byKey[e.key]) {
 		return // as HAProxy: no more variants for this URL until one goes
 	}
 	for c.used+e.size > c.opts.MaxBytes && c.lru.Len() > 0 {
@@ -227,3 +224,6 @@ func hasToken(values []string, token string) bool {
 	}
 	return false
 }
+
+// Options returns the settings the cache was made with.
+func (c *Cache) Options() Options { return c.opts }
