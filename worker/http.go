@@ -32,13 +32,14 @@ type httpServer struct {
 	counters *frontendCounters
 	log      *slog.Logger
 
-	srv *http.Server
-	ln  *connListener
-	rp  *httputil.ReverseProxy
-	tr  *http.Transport
+	srv   *http.Server
+	ln    *connListener
+	rp    *httputil.ReverseProxy
+	tr    *http.Transport
+	ended sync.Map // net.Conn -> func(), called when the connection closes
+
 	// layers compress and cache responses (httplayers.go); nil = none.
 	layers *httpLayers
-	ended  sync.Map // net.Conn -> func(), called when the connection closes
 }
 
 type ctxKey int
