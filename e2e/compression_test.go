@@ -387,3 +387,32 @@ func TestCacheRules(t *testing.T) {
 		t.Errorf("/private reached the server %d times, /cookie %d, want 7 each", hits["/private"], hits["/cookie"])
 	}
 }
+
+// TestCompressionPoolKeepsClientsApart: keep-alive clients from two
+// addresses, their requests interleaved: each request reaches the server
+// with its own client's address, so the pooled connections between the
+// tiers, each opened with a PROXY header, are never shared between
+// clients.
+func TestCompressionPoolKeepsClientsApart(t *testing.T) {
+	url, _ := startCompressionPool(t, compressBackend(t, nil))
+	clients := map[string]*http.Client{}
+	for _, ip := range []string{"127.0.0.1", "127.0.0.2"} {
+		d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		clients[ip] = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			DialContext:     d.DialContext,
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		}}
+	}
+	for i := range 20 {
+		ip := []string{"127.0.0.1", "127.0.0.2"}[i%2]
+		resp, err := clients[ip].Get(url + "/size/100")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get("X-Seen-Forwarded-For"); got != ip {
+			t.Fatalf("request %d from %s reached the server as from %q", i, ip, got)
+		}
+	}
+}

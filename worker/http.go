@@ -276,7 +276,9 @@ func (h *httpServer) dial(ctx context.Context, network, hostport string) (net.Co
 	}
 	c, err := a.Dial(ctx, t.Connect)
 	if err == nil {
-		err = sendProxyHTTP(ctx, c)
+		if err = sendProxyHTTP(ctx, c); err != nil {
+			c.Close()
+		}
 	}
 	if s, ok := ctx.Value(serverKey).(*backend.Server); ok && err == nil && s.TLS() != nil {
 		c, err = dispatcher.StartTLS(ctx, c, s, sni, t.Connect)
