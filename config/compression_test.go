@@ -1,7 +1,9 @@
 package config
 
 import (
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -162,4 +164,30 @@ func TestCacheErrors(t *testing.T) {
 			errs: []string{"t.cfg:3: 'http-request cache-use' is not supported in a defaults section"},
 		},
 	})
+}
+
+// TestCompressionPoolExample loads docs/examples/compression-pool.cfg with
+// the test certificate: the configuration decides which processes do TLS
+// and which compress.
+func TestCompressionPoolExample(t *testing.T) {
+	text, err := os.ReadFile("../docs/examples/compression-pool.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, warns, err := load(strings.ReplaceAll(string(text), "/etc/sluice/site.pem", "testdata/site.pem"))
+	if err != nil || len(warns) > 0 {
+		t.Fatalf("load: %v, warnings %v", err, warns)
+	}
+	tls, comp := cfg.Proxy("tls"), cfg.Proxy("compress")
+	if !reflect.DeepEqual(tls.Processes, []int{2, 3, 4, 5}) || tls.Compression != nil {
+		t.Errorf("tls: processes %v, compression %+v", tls.Processes, tls.Compression)
+	}
+	if !reflect.DeepEqual(comp.Processes, []int{6, 7}) || comp.Compression == nil || comp.CacheUse != "static" {
+		t.Errorf("compress: processes %v, compression %+v, cache %q", comp.Processes, comp.Compression, comp.CacheUse)
+	}
+	for _, s := range tls.Servers {
+		if s.SendProxy != 2 || s.LocalProcess < 6 {
+			t.Errorf("server %s: send-proxy %d, local process %d", s.Name, s.SendProxy, s.LocalProcess)
+		}
+	}
 }
