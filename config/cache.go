@@ -185,9 +185,15 @@ func (p *parser) checkCaches() {
 			if p.cacheNamed(r.name) == nil {
 				p.errorf(r.pos, "%s: '%s' names no cache section '%s'%s", d.label(), r.rule, r.name, didYouMean(r.name, names))
 			}
-			if d.Mode != ModeHTTP {
-				p.errorf(r.pos, "%s: '%s' needs 'mode http'", d.label(), r.rule)
+		}
+		if d.Mode != ModeHTTP && (d.CacheUse != "" || d.CacheStore != "") {
+			// As HAProxy: the rules are dropped with a warning.
+			pos := d.cacheUsePos
+			if d.CacheUse == "" {
+				pos = d.cacheStorePos
 			}
+			p.warnf(pos, "cache rules ignored for %s as they require HTTP mode", d.label())
+			d.CacheUse, d.CacheStore = "", ""
 		}
 	}
 }

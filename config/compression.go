@@ -147,9 +147,9 @@ func parseSize(s string) (int64, error) {
 	return int64(v) * mult, nil
 }
 
-// checkCompression drops the compression of proxies that are not in http
-// mode, with HAProxy's warning, and refuses a compression without
-// algorithm.
+// checkCompression drops, with a warning, the compression of proxies that
+// are not in http mode or have no algorithm: HAProxy accepts both and
+// compresses nothing.
 func (p *parser) checkCompression() {
 	for _, d := range p.proxies {
 		c := d.Compression
@@ -162,7 +162,9 @@ func (p *parser) checkCompression() {
 			continue
 		}
 		if len(c.Algos) == 0 {
-			p.errorf(c.Pos, "%s: compression needs 'compression algo' with at least one algorithm", d.label())
+			// HAProxy accepts it and compresses nothing.
+			p.warnf(c.Pos, "'compression' ignored for %s as it has no 'compression algo'", d.label())
+			d.Compression = nil
 		}
 	}
 }

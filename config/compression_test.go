@@ -60,7 +60,7 @@ func TestCompressionErrors(t *testing.T) {
 		{
 			name: "no algo",
 			cfg:  "listen a\n   mode http\n   bind :8000\n   compression type text/html\n   server s 127.0.0.1:8080\n",
-			errs: []string{"t.cfg:4: listen 'a': compression needs 'compression algo' with at least one algorithm"},
+			warns: []string{"t.cfg:4: warning: 'compression' ignored for listen 'a' as it has no 'compression algo'"},
 		},
 		{
 			name: "request direction",
@@ -151,7 +151,7 @@ func TestCacheErrors(t *testing.T) {
 		{
 			name: "tcp mode",
 			cfg:  "cache c\n   total-max-size 1\nlisten a\n   bind :8000\n   http-request cache-use c\n   server s 127.0.0.1:8080\n",
-			errs: []string{"t.cfg:5: listen 'a': 'http-request cache-use' needs 'mode http'"},
+			warns: []string{"t.cfg:5: warning: cache rules ignored for listen 'a' as they require HTTP mode"},
 		},
 		{
 			name: "cache keyword in proxy",
