@@ -58,8 +58,8 @@ func TestCompressionErrors(t *testing.T) {
 			errs: []string{"t.cfg:4: 'compression algo': unknown algorithm 'gzp' (expected identity, gzip, deflate, raw-deflate, zstd, br) (did you mean 'gzip'?)"},
 		},
 		{
-			name: "no algo",
-			cfg:  "listen a\n   mode http\n   bind :8000\n   compression type text/html\n   server s 127.0.0.1:8080\n",
+			name:  "no algo",
+			cfg:   "listen a\n   mode http\n   bind :8000\n   compression type text/html\n   server s 127.0.0.1:8080\n",
 			warns: []string{"t.cfg:4: warning: 'compression' ignored for listen 'a' as it has no 'compression algo'"},
 		},
 		{
@@ -149,8 +149,8 @@ func TestCacheErrors(t *testing.T) {
 			errs: []string{"t.cfg:7: 'http-response cache-store c': conditions ('if ...') are not supported yet"},
 		},
 		{
-			name: "tcp mode",
-			cfg:  "cache c\n   total-max-size 1\nlisten a\n   bind :8000\n   http-request cache-use c\n   server s 127.0.0.1:8080\n",
+			name:  "tcp mode",
+			cfg:   "cache c\n   total-max-size 1\nlisten a\n   bind :8000\n   http-request cache-use c\n   server s 127.0.0.1:8080\n",
 			warns: []string{"t.cfg:5: warning: cache rules ignored for listen 'a' as they require HTTP mode"},
 		},
 		{
