@@ -107,12 +107,17 @@ func (p *parser) cacheMaxSecondary(s *stmt) error {
 	return err
 }
 
-// httpRequest and httpResponse read "http-request" and "http-response"
-// lines. Only the cache actions are supported on this branch; the rules
-// with ACL conditions come with the HTTP rules, whose action table calls
-// cacheAction.
-func (p *parser) httpRequest(s *stmt) error  { return p.cacheAction("http-request", s.args, s.pos) }
-func (p *parser) httpResponse(s *stmt) error { return p.cacheAction("http-response", s.args, s.pos) }
+// cacheRuleRequest and cacheRuleResponse read "http-request" and
+// "http-response" lines when only the cache actions are supported. The
+// http rules with ACL conditions have their own parser, whose action table
+// calls cacheAction for these two actions.
+func (p *parser) cacheRuleRequest(s *stmt) error {
+	return p.cacheAction("http-request", s.args, s.pos)
+}
+
+func (p *parser) cacheRuleResponse(s *stmt) error {
+	return p.cacheAction("http-response", s.args, s.pos)
+}
 
 // cacheAction reads the cache actions of http rules: "http-request
 // cache-use NAME" and "http-response cache-store NAME". section is

@@ -163,15 +163,12 @@ var keywords = []keyword{
 	{name: "compression type-req", in: inProxies, status: unsupported},
 	{name: "compression minsize-req", in: inProxies, status: unsupported},
 
-	// cache sections and the cache rules (cache.go); only the cache
-	// actions of http-request and http-response so far
+	// cache sections (cache.go)
 	{name: "total-max-size", in: inCache, parse: (*parser).cacheTotalMaxSize},
 	{name: "max-object-size", in: inCache, parse: (*parser).cacheMaxObjectSize},
 	{name: "max-age", in: inCache, parse: (*parser).cacheMaxAge},
 	{name: "process-vary", in: inCache, parse: (*parser).cacheProcessVary},
 	{name: "max-secondary-entries", in: inCache, parse: (*parser).cacheMaxSecondary},
-	{name: "http-request", in: inProxies, parse: (*parser).httpRequest},
-	{name: "http-response", in: inProxies, parse: (*parser).httpResponse},
 
 	// stats socket options
 	{name: "mode", in: onStatsSocket, args: 1, parse: (*parser).socketMode},
@@ -185,6 +182,9 @@ var keywords = []keyword{
 	// HAProxy keywords sluice does not implement, refused by name rather
 	// than as unknown words.
 	{name: "default-server", in: inBack, status: unsupported},
+	// Only their cache actions (cache.go) so far.
+	{name: "http-request", in: inProxies, parse: (*parser).cacheRuleRequest},
+	{name: "http-response", in: inProxies, parse: (*parser).cacheRuleResponse},
 	{name: "tcp-request", in: inProxies, status: unsupported},
 	{name: "tcp-response", in: inBack, status: unsupported},
 	{name: "stick-table", in: inFrontend | inListen | inBackend, status: unsupported},

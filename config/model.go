@@ -155,13 +155,6 @@ type Proxy struct {
 
 	ForwardFor *ForwardFor `json:"forward_for,omitempty"` // option forwardfor
 
-	// Compression is the "compression" lines (http mode); nil = none.
-	Compression *Compression `json:"compression,omitempty"`
-	// CacheUse and CacheStore name the cache sections of
-	// "http-request cache-use" and "http-response cache-store"; "" = none.
-	CacheUse   string `json:"cache_use,omitempty"`
-	CacheStore string `json:"cache_store,omitempty"`
-
 	// LogGlobal is "log global": log to the global log targets.
 	LogGlobal bool        `json:"log_global"`
 	Logs      []LogTarget `json:"logs,omitempty"` // proxy-local "log" lines
@@ -173,6 +166,13 @@ type Proxy struct {
 	// master, which sees every process: it has no servers and runs in no
 	// child process.
 	Stats *StatsPage `json:"stats,omitempty"`
+
+	// Compression is the "compression" lines (http mode); nil = none.
+	Compression *Compression `json:"compression,omitempty"`
+	// CacheUse and CacheStore name the cache sections of
+	// "http-request cache-use" and "http-response cache-store"; "" = none.
+	CacheUse   string `json:"cache_use,omitempty"`
+	CacheStore string `json:"cache_store,omitempty"`
 
 	Disabled bool `json:"disabled"`
 	Pos      Pos  `json:"pos"`

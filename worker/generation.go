@@ -88,7 +88,7 @@ func (g *generation) addFrontends(p *config.Proxy, msg control.Msg, keys *keyrin
 	g.counters[p.Name] = counters
 	var hs *httpServer
 	if p.Mode == config.ModeHTTP {
-		layers, err := newHTTPLayers(p, beProxy, g.caches)
+		layers, err := newHTTPLayers(p, g.cfg, g.caches)
 		if err != nil {
 			return err
 		}

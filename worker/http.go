@@ -141,7 +141,7 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w}
 	info := &requestInfo{}
-	x := h.layers.begin(rw, r)
+	x := h.layers.begin(rw, r, h.beProxy)
 	defer x.end()
 	if x.serveCached(r) {
 		h.logRequest(r, rw, info, start)

@@ -18,38 +18,28 @@ import (
 // so the cache keeps the server's response as it came, and a cached
 // response is compressed for each client like a fresh one.
 type httpLayers struct {
-	comp  *compression.Compressor // nil: no compression
-	use   *cache.Cache            // http-request cache-use; nil = none
-	store *cache.Cache            // http-response cache-store; nil = none
+	front *config.Proxy
+	// comps are the compressors of the frontend and of the backends that
+	// have compression, by proxy name.
+	comps  map[string]*compression.Compressor
+	caches map[string]*cache.Cache // this process's, by section name
 }
 
-// newHTTPLayers builds the layers of frontend p with backend beProxy: the
-// backend's compression when it has one (the server side knows its
-// content best), else the frontend's; the cache rules of either.
-func newHTTPLayers(p, beProxy *config.Proxy, caches map[string]*cache.Cache) (*httpLayers, error) {
-	l := &httpLayers{}
-	comp := p.Compression
-	if beProxy != nil && beProxy.Compression != nil {
-		comp = beProxy.Compression
-	}
-	if comp != nil {
+// newHTTPLayers builds the layers of frontend p, for whichever backend of
+// cfg a request goes to.
+func newHTTPLayers(p *config.Proxy, cfg *config.Config, caches map[string]*cache.Cache) (*httpLayers, error) {
+	l := &httpLayers{front: p, comps: make(map[string]*compression.Compressor), caches: caches}
+	for _, x := range cfg.Proxies {
+		comp := x.Compression
+		if comp == nil || (x != p && !x.Backend) {
+			continue
+		}
 		c, err := compression.New(compression.Options{Algos: comp.Algos, Types: comp.Types, Offload: comp.Offload, MinSize: comp.MinSizeRes})
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", comp.Pos.File, comp.Pos.Line, err)
 		}
-		l.comp = c
+		l.comps[x.Name] = c
 	}
-	pick := func(front, back string) *cache.Cache {
-		if front == "" && beProxy != nil {
-			front = back
-		}
-		return caches[front]
-	}
-	var beUse, beStore string
-	if beProxy != nil {
-		beUse, beStore = beProxy.CacheUse, beProxy.CacheStore
-	}
-	l.use, l.store = pick(p.CacheUse, beUse), pick(p.CacheStore, beStore)
 	return l, nil
 }
 
@@ -64,21 +54,37 @@ type exchange struct {
 	complete bool
 }
 
-// begin wraps w for r. It may change r's headers (compression offload
-// removes Accept-Encoding), so it runs before r is forwarded or looked up
-// in the cache: the cache sees the request as the server would.
-func (l *httpLayers) begin(w http.ResponseWriter, r *http.Request) *exchange {
+// begin wraps w for r, going to backend be (nil: none). The backend's
+// compression wins over the frontend's, since the server side knows its
+// content best; the frontend's cache rules over the backend's. begin may
+// change r's headers (compression offload removes Accept-Encoding), so it
+// runs before r is forwarded or looked up in the cache: the cache sees
+// the request as the server would.
+func (l *httpLayers) begin(w http.ResponseWriter, r *http.Request, be *config.Proxy) *exchange {
 	x := &exchange{w: w}
 	if l == nil {
 		return x
 	}
-	if l.comp != nil {
-		x.comp = l.comp.Wrap(w, r, l.comp.Request(r))
+	comp := l.comps[l.front.Name]
+	use, store := l.front.CacheUse, l.front.CacheStore
+	if be != nil && be != l.front {
+		if c, ok := l.comps[be.Name]; ok {
+			comp = c
+		}
+		if use == "" {
+			use = be.CacheUse
+		}
+		if store == "" {
+			store = be.CacheStore
+		}
+	}
+	if comp != nil {
+		x.comp = comp.Wrap(w, r, comp.Request(r))
 		x.w = x.comp
 	}
-	x.use = l.use
-	if l.store != nil {
-		x.store = l.store.Storer(x.w, r)
+	x.use = l.caches[use]
+	if c := l.caches[store]; c != nil {
+		x.store = c.Storer(x.w, r)
 		x.w = x.store
 	}
 	return x

@@ -12,16 +12,20 @@ import (
 
 	"github.com/sluicelb/sluice/cache"
 	"github.com/sluicelb/sluice/compression"
+	"github.com/sluicelb/sluice/config"
 )
 
-func testLayers(t *testing.T) *httpLayers {
+func testLayers(t *testing.T) (*httpLayers, *cache.Cache) {
 	t.Helper()
-	comp, err := compression.New(compression.Options{Algos: []string{compression.Gzip}})
+	c := cache.New(cache.Options{MaxBytes: 1 << 20, MaxObject: 1 << 16, MaxAge: time.Minute}, nil)
+	front := &config.Proxy{Name: "web", Frontend: true, Backend: true, Mode: config.ModeHTTP,
+		Compression: &config.Compression{Algos: []string{compression.Gzip}},
+		CacheUse:    "c", CacheStore: "c"}
+	l, err := newHTTPLayers(front, &config.Config{Proxies: []*config.Proxy{front}}, map[string]*cache.Cache{"c": c})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := cache.New(cache.Options{MaxBytes: 1 << 20, MaxObject: 1 << 16, MaxAge: time.Minute}, nil)
-	return &httpLayers{comp: comp, use: c, store: c}
+	return l, c
 }
 
 var layerBody = strings.Repeat("layered text ", 100)
@@ -30,7 +34,7 @@ var layerBody = strings.Repeat("layered text ", 100)
 // false cuts it short, as a server that goes away mid-body.
 func forward(l *httpLayers, r *http.Request, complete bool) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
-	x := l.begin(rec, r)
+	x := l.begin(rec, r, l.front)
 	defer x.end()
 	if x.serveCached(r) {
 		return rec
@@ -56,7 +60,7 @@ func gzipGet(ae string) *http.Request {
 }
 
 func TestLayersCacheBelowCompression(t *testing.T) {
-	l := testLayers(t)
+	l, c := testLayers(t)
 	first := forward(l, gzipGet("gzip"), true)
 	if first.Header().Get("Content-Encoding") != "gzip" || first.Header().Get("Age") != "" {
 		t.Fatalf("first response: %v", first.Header())
@@ -78,15 +82,15 @@ func TestLayersCacheBelowCompression(t *testing.T) {
 	if got, err := io.ReadAll(zr); err != nil || string(got) != layerBody {
 		t.Fatalf("gzip hit decodes to %d bytes, %v", len(got), err)
 	}
-	if s := l.use.Stats(); s.Stored != 1 || s.Hits != 2 {
+	if s := c.Stats(); s.Stored != 1 || s.Hits != 2 {
 		t.Errorf("cache stats %+v", s)
 	}
 }
 
 func TestLayersCutShort(t *testing.T) {
-	l := testLayers(t)
+	l, c := testLayers(t)
 	rec := forward(l, gzipGet("gzip"), false)
-	if l.store.Stats().Objects != 0 {
+	if c.Stats().Objects != 0 {
 		t.Error("a response cut short was stored")
 	}
 	// The client must see a truncated stream, not a well-formed one.
@@ -102,7 +106,7 @@ func TestLayersCutShort(t *testing.T) {
 func TestLayersNone(t *testing.T) {
 	var l *httpLayers
 	rec := httptest.NewRecorder()
-	x := l.begin(rec, gzipGet("gzip"))
+	x := l.begin(rec, gzipGet("gzip"), nil)
 	if x.serveCached(gzipGet("gzip")) {
 		t.Fatal("served from no cache")
 	}
@@ -111,5 +115,34 @@ func TestLayersNone(t *testing.T) {
 	x.end()
 	if rec.Body.String() != "plain" || rec.Header().Get("Content-Encoding") != "" {
 		t.Fatalf("%v %q", rec.Header(), rec.Body.String())
+	}
+}
+
+// TestLayersBackendCompression: the backend's compression wins over the
+// frontend's, the frontend's cache rules over the backend's.
+func TestLayersBackendCompression(t *testing.T) {
+	front := &config.Proxy{Name: "f", Frontend: true, Mode: config.ModeHTTP,
+		Compression: &config.Compression{Algos: []string{compression.Gzip}}}
+	br := &config.Proxy{Name: "b", Backend: true, Mode: config.ModeHTTP,
+		Compression: &config.Compression{Algos: []string{compression.Brotli}}}
+	plain := &config.Proxy{Name: "p", Backend: true, Mode: config.ModeHTTP}
+	l, err := newHTTPLayers(front, &config.Config{Proxies: []*config.Proxy{front, br, plain}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		be   *config.Proxy
+		want string
+	}{{br, "br"}, {plain, "gzip"}, {nil, "gzip"}} {
+		rec := httptest.NewRecorder()
+		r := gzipGet("gzip, br")
+		x := l.begin(rec, r, tt.be)
+		x.w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(x.w, layerBody)
+		x.done()
+		x.end()
+		if got := rec.Header().Get("Content-Encoding"); got != tt.want {
+			t.Errorf("backend %v: Content-Encoding %q, want %q", tt.be, got, tt.want)
+		}
 	}
 }
