@@ -27,13 +27,12 @@ type Cache struct {
 	// MaxSecondaryEntries bounds the variants of one object (default 10).
 	MaxSecondaryEntries int `json:"max_secondary_entries"`
 	Pos                 Pos `json:"pos"`
-
-	maxObjectSet bool // max-object-size was written
 }
 
 // startCache handles "cache NAME".
 func (p *parser) startCache(pos Pos, args []string) {
-	p.curCache = &Cache{MaxAge: 60 * time.Second, MaxSecondaryEntries: 10, Pos: pos}
+	// MaxObjectSize -1: not written; checkCaches gives it its default.
+	p.curCache = &Cache{MaxAge: 60 * time.Second, MaxSecondaryEntries: 10, MaxObjectSize: -1, Pos: pos}
 	switch {
 	case len(args) == 0:
 		p.errorf(pos, "'cache' expects a name")
@@ -72,7 +71,7 @@ func (p *parser) cacheMaxObjectSize(s *stmt) error {
 	if err != nil {
 		return err
 	}
-	p.curCache.MaxObjectSize, p.curCache.maxObjectSet = int64(n), true
+	p.curCache.MaxObjectSize = int64(n)
 	return nil
 }
 
@@ -169,7 +168,7 @@ func (p *parser) checkCaches() {
 			p.errorf(c.Pos, "cache '%s' needs 'total-max-size' (in megabytes)", c.Name)
 			continue
 		}
-		if !c.maxObjectSet {
+		if c.MaxObjectSize < 0 {
 			c.MaxObjectSize = c.TotalMaxSize / 256
 		}
 		if c.MaxObjectSize > c.TotalMaxSize/2 {

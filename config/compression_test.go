@@ -102,7 +102,7 @@ listen a
 `)
 	want := []*Cache{
 		{Name: "small", TotalMaxSize: 4 << 20, MaxObjectSize: 4 << 20 / 256, MaxAge: 240 * time.Second, MaxSecondaryEntries: 10},
-		{Name: "big", TotalMaxSize: 100 << 20, MaxObjectSize: 1000000, MaxAge: 60 * time.Second, ProcessVary: true, MaxSecondaryEntries: 10, maxObjectSet: true},
+		{Name: "big", TotalMaxSize: 100 << 20, MaxObjectSize: 1000000, MaxAge: 60 * time.Second, ProcessVary: true, MaxSecondaryEntries: 10},
 	}
 	for i, c := range cfg.Caches {
 		c.Pos = Pos{}
