@@ -16,8 +16,10 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 func newClock() *clock                   { return &clock{t: time.Date(2026, 12, 7, 13, 0, 0, 0, time.UTC)} }
-func opts() Options                      { return Options{MaxBytes: 1 << 20, MaxObject: 64 << 10, MaxAge: time.Minute} }
-func get(target string) *http.Request    { return httptest.NewRequest("GET", target, nil) }
+func opts() Options {
+	return Options{MaxBytes: 1 << 20, MaxObject: 64 << 10, MaxAge: time.Minute, MaxSecondary: 10}
+}
+func get(target string) *http.Request { return httptest.NewRequest("GET", target, nil) }
 func withHeader(r *http.Request, kv ...string) *http.Request {
 	for i := 0; i < len(kv); i += 2 {
 		r.Header.Add(kv[i], kv[i+1])
@@ -172,6 +174,14 @@ func TestProcessVary(t *testing.T) {
 	}
 	if serve(c, withHeader(get("/a"), "Accept-Encoding", "br")) != nil {
 		t.Error("br served another variant")
+	}
+	// Variants beyond max-secondary-entries are not stored.
+	o.MaxSecondary = 1
+	c = New(o, newClock().now)
+	store(c, withHeader(get("/a"), "Accept-Encoding", "gzip"), 200, h, "gz")
+	store(c, get("/a"), 200, h, "plain")
+	if serve(c, get("/a")) != nil || serve(c, withHeader(get("/a"), "Accept-Encoding", "gzip")) == nil {
+		t.Error("max-secondary-entries 1: the second variant replaced the first or was added")
 	}
 	store(c, get("/b"), 200, map[string]string{"Cache-Control": "max-age=50", "Vary": "Accept-Encoding, Cookie"}, "x")
 	if serve(c, get("/b")) != nil {
