@@ -416,3 +416,63 @@ func TestCompressionPoolKeepsClientsApart(t *testing.T) {
 		}
 	}
 }
+
+// TestCompressionInlineHTTP2: compression in the TLS process itself, to a
+// Go client speaking HTTP/2; a client that asks for nothing gets the plain
+// body with Vary, an HTTP/1.0 client gets it plain.
+func TestCompressionInlineHTTP2(t *testing.T) {
+	port := freePort(t)
+	cfg := fmt.Sprintf(`listen web
+   mode http
+   bind 127.0.0.1:%d ssl crt %s alpn h2,http/1.1
+   compression algo br gzip
+   server app 127.0.0.1:%d
+`, port, writeCert(t), compressBackend(t, nil))
+	startSluice(t, cfg, fmt.Sprintf("127.0.0.1:%d", port))
+	url := fmt.Sprintf("https://127.0.0.1:%d/size/%d", port, 256<<10)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:    &tls.Config{InsecureSkipVerify: true},
+		ForceAttemptHTTP2:  true,
+		DisableCompression: true,
+	}}
+	for _, tt := range []struct{ ae, want string }{{"gzip, br", "br"}, {"gzip", "gzip"}, {"", ""}, {"br;q=0, gzip;q=0", ""}} {
+		req, _ := http.NewRequest("GET", url, nil)
+		if tt.ae != "" {
+			req.Header.Set("Accept-Encoding", tt.ae)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ProtoMajor != 2 {
+			t.Errorf("%q: %s, want HTTP/2", tt.ae, resp.Proto)
+		}
+		enc := resp.Header.Get("Content-Encoding")
+		if enc != tt.want || resp.Header.Get("Vary") != "Accept-Encoding" {
+			t.Errorf("Accept-Encoding %q: Content-Encoding %q, Vary %q", tt.ae, enc, resp.Header.Get("Vary"))
+		}
+		if !bytes.Equal(decodeBody(t, enc, raw), textBody(256<<10)) {
+			t.Fatalf("Accept-Encoding %q: body differs", tt.ae)
+		}
+	}
+	// HTTP/1.0 is never compressed.
+	c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /size/1000 HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n")
+	resp, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, body, _ := strings.Cut(string(resp), "\r\n\r\n")
+	if strings.Contains(strings.ToLower(head), "content-encoding") || body != string(textBody(1000)) {
+		t.Errorf("HTTP/1.0 response:\n%s", head)
+	}
+}
