@@ -142,8 +142,9 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &statusWriter{ResponseWriter: w}
 	info := &requestInfo{}
 	x := h.layers.begin(rw, r, h.beProxy)
-	defer x.end()
+	defer x.end() // a response cut short (ReverseProxy panics) too
 	if x.serveCached(r) {
+		x.end()
 		h.logRequest(r, rw, info, start)
 		return
 	}
@@ -165,6 +166,7 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx = context.WithValue(ctx, peerKey, clientAddr(r))
 	h.rp.ServeHTTP(x.w, r.WithContext(ctx))
 	x.done()
+	x.end() // before the log line, which counts the compressed stream's last bytes
 	s.Release()
 	h.logRequest(r, rw, info, start)
 }

@@ -117,19 +117,21 @@ func (x *exchange) serveCached(r *http.Request) bool {
 func (x *exchange) done() { x.complete = true }
 
 // end closes the layers: the cache stores a complete response, the
-// compressed stream gets its ending.
+// compressed stream gets its ending. Calls after the first do nothing.
 func (x *exchange) end() {
 	if x.store != nil && x.complete {
 		x.store.Finish()
 	}
+	x.store = nil
 	if x.comp == nil {
 		return
 	}
 	if !x.complete {
 		x.comp.Abort()
-		return
+	} else {
+		x.comp.Close()
 	}
-	x.comp.Close()
+	x.comp = nil
 }
 
 // processCaches returns this process's caches for the configuration's
