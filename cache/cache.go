@@ -104,9 +104,10 @@ func normalizeAE(values []string) string {
 }
 
 // usable reports whether a request may be answered from the cache: a GET
-// of HTTP/1.1 or later that does not ask to bypass caches.
+// or HEAD of HTTP/1.1 or later that does not ask to bypass caches. A HEAD
+// gets the headers of the stored GET response.
 func usable(r *http.Request) bool {
-	if r.Method != http.MethodGet || !r.ProtoAtLeast(1, 1) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead || !r.ProtoAtLeast(1, 1) {
 		return false
 	}
 	cc := ParseCacheControl(r.Header.Values("Cache-Control"))
@@ -138,7 +139,9 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request) bool {
 	h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
 	h.Set("Content-Length", strconv.Itoa(len(e.body)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(e.body)
+	if r.Method != http.MethodHead {
+		w.Write(e.body)
+	}
 	return true
 }
 

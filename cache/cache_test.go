@@ -146,6 +146,7 @@ func TestBypass(t *testing.T) {
 		withHeader(get("/a"), "Cache-Control", "no-cache"),
 		withHeader(get("/a"), "Pragma", "no-cache"),
 		httptest.NewRequest("POST", "/a", nil),
+		httptest.NewRequest("PUT", "/a", nil),
 		get("/b"),
 		get("/a?x=1"),
 		func() *http.Request { r := get("/a"); r.Host = "other.example"; return r }(),
@@ -292,5 +293,22 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if s := c.Stats(); s.Objects != 20 {
 		t.Errorf("%d objects, want 20", s.Objects)
+	}
+}
+
+func TestHeadFromCache(t *testing.T) {
+	c := New(opts(), newClock().now)
+	store(c, get("/a"), 200, map[string]string{"Cache-Control": "max-age=50"}, "hello")
+	rec := serve(c, httptest.NewRequest("HEAD", "/a", nil))
+	if rec == nil {
+		t.Fatal("HEAD not answered from the stored GET response")
+	}
+	if rec.Body.Len() != 0 || rec.Header().Get("Content-Length") != "5" {
+		t.Fatalf("HEAD: body %q, Content-Length %q", rec.Body.String(), rec.Header().Get("Content-Length"))
+	}
+	// A HEAD response is never stored.
+	store(c, httptest.NewRequest("HEAD", "/b", nil), 200, map[string]string{"Cache-Control": "max-age=50"}, "")
+	if serve(c, get("/b")) != nil {
+		t.Fatal("a HEAD response was stored")
 	}
 }
