@@ -38,6 +38,9 @@ type Options struct {
 const (
 	flateLevel  = flate.BestSpeed
 	brotliLevel = 1
+	// brotliWindow (log2) bounds the memory of one brotli stream: 512 KiB
+	// rather than the 4 MiB window the library picks by default.
+	brotliWindow = 19
 	// zstdWindow bounds the memory of one zstd stream and stays within the
 	// 8 MiB window HTTP clients are required to support (RFC 8878).
 	zstdWindow = 1 << 20
@@ -84,7 +87,9 @@ func New(opts Options) (*Compressor, error) {
 				return w
 			}
 		case Brotli:
-			newEnc = func() encoder { return brotli.NewWriterLevel(io.Discard, brotliLevel) }
+			newEnc = func() encoder {
+				return brotli.NewWriterOptions(io.Discard, brotli.WriterOptions{Quality: brotliLevel, LGWin: brotliWindow})
+			}
 		default:
 			return nil, fmt.Errorf("compression: unknown algorithm %q", algo)
 		}
