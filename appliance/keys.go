@@ -80,7 +80,13 @@ func (k *keyState) rotate(cfg *config.Config, now time.Time) (bool, error) {
 			k.ECH = make(map[string][]stdtls.EncryptedClientHelloKey)
 			k.ECHAt = make(map[string]time.Time)
 		}
-		keys := append([]stdtls.EncryptedClientHelloKey{key}, k.ECH[name]...)
+		// Only the newest key is offered to a client whose configuration
+		// is stale (retry configs); the older ones still decrypt.
+		keys := []stdtls.EncryptedClientHelloKey{key}
+		for _, old := range k.ECH[name] {
+			old.SendAsRetry = false
+			keys = append(keys, old)
+		}
 		k.ECH[name] = keys[:min(len(keys), echKeep)]
 		k.ECHAt[name] = now
 		changed = true
@@ -153,7 +159,13 @@ func (m *Master) ECH() []runtimeapi.ECHInfo {
 	var out []runtimeapi.ECHInfo
 	m.call(context.Background(), func() {
 		for _, name := range echNames(m.cfg) {
-			list := tlsctx.ECHConfigList(m.keys.ECH[name])
+			// Publish the newest key only: clients that fetched the
+			// previous one keep working until it is dropped.
+			keys := m.keys.ECH[name]
+			if len(keys) == 0 {
+				continue
+			}
+			list := tlsctx.ECHConfigList(keys[:1])
 			rr := tlsctx.HTTPSRecord(name+".", 300, 0, echALPN(m.cfg, name), list)
 			out = append(out, runtimeapi.ECHInfo{PublicName: name, ConfigList: list, HTTPS: rr.String()})
 		}

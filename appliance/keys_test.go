@@ -36,8 +36,12 @@ func TestKeyRotation(t *testing.T) {
 	if len(k.Tickets) != ticketKeep || k.Tickets[0] == first || k.Tickets[2] == first {
 		t.Fatalf("ticket keys after 4 rotations: %d, the first still there: %v", len(k.Tickets), k.Tickets[2] == first)
 	}
-	// ECH: the previous key kept, with a new config id.
+	// ECH: the previous key kept, with a new config id, no longer offered
+	// as a retry configuration.
 	keys := k.ECH["public.example"]
+	if len(keys) == 2 && (!keys[0].SendAsRetry || keys[1].SendAsRetry) {
+		t.Errorf("SendAsRetry: newest %v, previous %v", keys[0].SendAsRetry, keys[1].SendAsRetry)
+	}
 	if len(keys) != echKeep || keys[0].Config[4] == keys[1].Config[4] {
 		t.Fatalf("ECH keys: %d, ids %d %d", len(keys), keys[0].Config[4], keys[1].Config[4])
 	}

@@ -44,9 +44,12 @@ func (p *parser) compile() *Config {
 	p.checkCerts()
 	p.finishSSL()
 	p.checkModes()
+	p.checkCompression()
+	p.checkCaches()
 	for _, d := range p.proxies {
 		cfg.Proxies = append(cfg.Proxies, &d.Proxy)
 	}
+	cfg.Caches = p.caches
 	// After checkServerResolvers, which may add the implicit "default".
 	cfg.Resolvers = p.resolvers
 	if cfg.Resolvers == nil {

@@ -152,6 +152,25 @@ var keywords = []keyword{
 	{name: "hold other", in: inResolvers, parse: (*parser).hold},
 	{name: "hold obsolete", in: inResolvers, parse: (*parser).hold},
 
+	// compression (compression.go)
+	{name: "compression algo", in: inProxies, parse: (*parser).compressionAlgo},
+	{name: "compression algo-res", in: inProxies, parse: (*parser).compressionAlgo},
+	{name: "compression type", in: inProxies, parse: (*parser).compressionType},
+	{name: "compression type-res", in: inProxies, parse: (*parser).compressionType},
+	{name: "compression offload", in: inProxies, parse: (*parser).compressionOffload},
+	{name: "compression minsize-res", in: inProxies, parse: (*parser).compressionMinSize},
+	{name: "compression direction", in: inProxies, parse: (*parser).compressionDirection},
+	{name: "compression algo-req", in: inProxies, status: unsupported},
+	{name: "compression type-req", in: inProxies, status: unsupported},
+	{name: "compression minsize-req", in: inProxies, status: unsupported},
+
+	// cache sections (cache.go)
+	{name: "total-max-size", in: inCache, parse: (*parser).cacheTotalMaxSize},
+	{name: "max-object-size", in: inCache, parse: (*parser).cacheMaxObjectSize},
+	{name: "max-age", in: inCache, parse: (*parser).cacheMaxAge},
+	{name: "process-vary", in: inCache, parse: (*parser).cacheProcessVary},
+	{name: "max-secondary-entries", in: inCache, parse: (*parser).cacheMaxSecondary},
+
 	// stats socket options
 	{name: "mode", in: onStatsSocket, args: 1, parse: (*parser).socketMode},
 	{name: "level", in: onStatsSocket, args: 1, parse: (*parser).socketLevel},
@@ -164,14 +183,14 @@ var keywords = []keyword{
 	// HAProxy keywords sluice does not implement, refused by name rather
 	// than as unknown words.
 	{name: "default-server", in: inBack, status: unsupported},
-	{name: "http-request", in: inProxies, status: unsupported},
-	{name: "http-response", in: inProxies, status: unsupported},
+	// Only their cache actions (cache.go) so far.
+	{name: "http-request", in: inProxies, parse: (*parser).cacheRuleRequest},
+	{name: "http-response", in: inProxies, parse: (*parser).cacheRuleResponse},
 	{name: "tcp-request", in: inProxies, status: unsupported},
 	{name: "tcp-response", in: inBack, status: unsupported},
 	{name: "stick-table", in: inFrontend | inListen | inBackend, status: unsupported},
 	{name: "cookie", in: inBack, status: unsupported},
 	{name: "errorfile", in: inProxies, status: unsupported},
-	{name: "compression", in: inProxies, status: unsupported},
 	{name: "hash-type", in: inBack, status: unsupported},
 	{name: "fullconn", in: inBack, status: unsupported},
 	{name: "option httpchk", in: inBack, status: unsupported},
@@ -222,7 +241,7 @@ func init() {
 
 // lineContexts are the places where a keyword starts a line, as opposed to
 // an option of a bind, server or stats socket line.
-const lineContexts = inGlobal | inProxies | inResolvers
+const lineContexts = inGlobal | inProxies | inResolvers | inCache
 
 // find returns the keyword of that name usable in the domain, preferring one
 // allowed exactly here.

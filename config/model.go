@@ -18,6 +18,8 @@ type Config struct {
 	// Inactive lists the keywords used that parse but whose code has not
 	// landed yet, with their positions; see NotActive.
 	Inactive []Diagnostic `json:"inactive,omitempty"`
+	// Caches are the cache sections, in file order.
+	Caches []*Cache `json:"caches,omitempty"`
 }
 
 // Pos is where something was written, for messages.
@@ -174,6 +176,13 @@ type Proxy struct {
 	// master, which sees every process: it has no servers and runs in no
 	// child process.
 	Stats *StatsPage `json:"stats,omitempty"`
+
+	// Compression is the "compression" lines (http mode); nil = none.
+	Compression *Compression `json:"compression,omitempty"`
+	// CacheUse and CacheStore name the cache sections of
+	// "http-request cache-use" and "http-response cache-store"; "" = none.
+	CacheUse   string `json:"cache_use,omitempty"`
+	CacheStore string `json:"cache_store,omitempty"`
 
 	Disabled bool `json:"disabled"`
 	Pos      Pos  `json:"pos"`

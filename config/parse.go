@@ -18,6 +18,7 @@ const (
 	secListen                         // listen NAME
 	secBackend                        // backend NAME
 	secResolvers                      // resolvers NAME
+	secCache                          // cache NAME
 	secUnsupported                    // a HAProxy section sluice does not read
 )
 
@@ -28,13 +29,14 @@ var sectionNames = map[string]sectionKind{
 	"listen":    secListen,
 	"backend":   secBackend,
 	"resolvers": secResolvers,
+	"cache":     secCache,
 }
 
 // unsupportedSections are HAProxy's other sections: they are refused as a
 // whole, with one message, and their lines are skipped.
 var unsupportedSections = []string{
 	"peers", "userlist", "mailers", "program", "http-errors", "ring",
-	"log-forward", "cache", "fcgi-app", "dynamic-update", "crt-store", "traces",
+	"log-forward", "fcgi-app", "dynamic-update", "crt-store", "traces",
 }
 
 func (k sectionKind) String() string {
@@ -59,6 +61,7 @@ const (
 	onServer            // an option of a server line
 	onStatsSocket       // an option of a stats socket line
 	inResolvers         // a resolvers section
+	inCache             // a cache section
 
 	inProxies = inDefaults | inFrontend | inListen | inBackend
 	inFront   = inDefaults | inFrontend | inListen // frontend capability
@@ -79,6 +82,8 @@ func (k sectionKind) where() where {
 		return inBackend
 	case secResolvers:
 		return inResolvers
+	case secCache:
+		return inCache
 	}
 	return 0
 }
@@ -109,9 +114,12 @@ type parser struct {
 	named     map[string][]*proxyDraft // named defaults sections, for "from"
 	proxies   []*proxyDraft
 	resolvers []*Resolvers
+	caches    []*Cache
 
 	cur    *proxyDraft // the proxy or defaults section being read
 	curRes *Resolvers  // the resolvers section being read
+	// curCache is the cache section being read.
+	curCache *Cache
 	// triedNS are the resolvers sections with nameserver lines, valid or
 	// not.
 	triedNS map[*Resolvers]bool
@@ -227,6 +235,8 @@ func (p *parser) misplaced(kw *keyword, here where) string {
 		return fmt.Sprintf("'%s' not allowed because %s has no %s capability", kw.name, p.cur.label(), missingCap(p.kind))
 	case kw.in&inResolvers != 0:
 		return fmt.Sprintf("'%s' not allowed in %s section (it belongs in 'resolvers' sections)", kw.name, p.sectionLabel())
+	case kw.in&inCache != 0:
+		return fmt.Sprintf("'%s' not allowed in %s section (it belongs in 'cache' sections)", kw.name, p.sectionLabel())
 	case kw.in&inGlobal != 0:
 		return fmt.Sprintf("'%s' not allowed in %s section (it belongs in the 'global' section)", kw.name, p.sectionLabel())
 	default:
@@ -277,6 +287,9 @@ func (p *parser) startSection(pos Pos, kind sectionKind, word string, args []str
 		return
 	case secResolvers:
 		p.startResolvers(pos, args)
+		return
+	case secCache:
+		p.startCache(pos, args)
 		return
 	}
 
@@ -362,5 +375,5 @@ func (p *parser) namedDefaults(pos Pos, kind sectionKind, name, from string) *pr
 // endSection is called when a section ends: at the next section line or at
 // the end of a file.
 func (p *parser) endSection() {
-	p.kind, p.secName, p.cur, p.curRes = secNone, "", nil, nil
+	p.kind, p.secName, p.cur, p.curRes, p.curCache = secNone, "", nil, nil, nil
 }

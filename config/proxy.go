@@ -19,6 +19,12 @@ type proxyDraft struct {
 	kind        sectionKind
 	bindProcess []procSet // bind-process, nil when not set
 	binds       []*bindDraft
+	// compOwn is set once Compression belongs to this section rather than
+	// to the defaults it came from; comp tracks its lists (compression.go).
+	compOwn bool
+	comp    compressionDraft
+	// Positions of the cache rules, for the messages about them.
+	cacheUsePos, cacheStorePos Pos
 	// Positions of settings that may come from a defaults section, for the
 	// messages about them.
 	defaultBackendPos, logFormatPos, forwardForPos Pos

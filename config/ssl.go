@@ -388,6 +388,9 @@ func (p *parser) finishSSL() {
 			if t.CRLFile != "" && t.CAFile == "" {
 				p.errorf(b.Pos, "bind %s: 'crl-file' needs 'ca-file' and 'verify'", b.line)
 			}
+			if t.ECHPublicName != "" && t.MaxVer != "TLSv1.3" {
+				p.errorf(b.Pos, "bind %s: 'ech-public-name' needs TLS 1.3, which 'ssl-max-ver %s' (or a no-tlsv13) rules out", b.line, t.MaxVer)
+			}
 			if t.TicketKeys != "" && t.NoTLSTickets {
 				p.errorf(b.Pos, "bind %s: 'tls-ticket-keys' and 'no-tls-tickets' contradict each other", b.line)
 			}

@@ -7,7 +7,9 @@ import (
 
 func TestSSLKeywords(t *testing.T) {
 	const srv = "    server s 127.0.0.1:80\n"
-	bind := func(opts string) string { return "listen x\n    bind :443 ssl crt testdata/site.pem " + opts + "\n" + srv }
+	bind := func(opts string) string {
+		return "listen x\n    bind :443 ssl crt testdata/site.pem " + opts + "\n" + srv
+	}
 	runCases(t, []loadCase{
 		{name: "versions", cfg: bind("ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.3")},
 		{name: "bad version", cfg: bind("ssl-min-ver TLS1.2"), errs: []string{
@@ -28,6 +30,8 @@ func TestSSLKeywords(t *testing.T) {
 			"t.cfg:2: bind :443: 'tls-ticket-keys' and 'no-tls-tickets' contradict each other"}},
 		{name: "ech name", cfg: bind("ech-public-name localhost"), errs: []string{
 			"t.cfg:2: bind :443: 'ech-public-name' expects a DNS name (got 'localhost')"}},
+		{name: "ech without TLS 1.3", cfg: bind("ech-public-name public.example ssl-max-ver TLSv1.2"), errs: []string{
+			"t.cfg:2: bind :443: 'ech-public-name' needs TLS 1.3, which 'ssl-max-ver TLSv1.2' (or a no-tlsv13) rules out"}},
 		{name: "options without ssl", cfg: "listen x\n    bind :443 ciphers ECDHE-ECDSA-AES128-GCM-SHA256\n" + srv, warns: []string{
 			"t.cfg:2: warning: bind :443: TLS options have no effect without 'ssl'"}},
 		{name: "missing crt-list", cfg: "listen x\n    bind :443 ssl crt-list testdata/nope.list\n" + srv, errs: []string{
@@ -64,7 +68,7 @@ func TestSSLDefaults(t *testing.T) {
     ssl-default-server-ciphersuites TLS_AES_128_GCM_SHA256
 listen x
     bind :443 ssl crt site.pem ca-file clients.pem verify optional
-    bind :8443 ssl crt site.pem ciphers ECDHE-RSA-AES256-GCM-SHA384 ssl-max-ver TLSv1.3 ech-public-name Public.Example
+    bind :8443 ssl crt site.pem ciphers ECDHE-RSA-AES256-GCM-SHA384 ssl-max-ver TLSv1.3
     server s 127.0.0.1:443 ssl ca-file /abs/ca.pem crt client.pem
 `)
 	l := cfg.Proxy("x")
@@ -72,7 +76,7 @@ listen x
 		{SSLOptions: SSLOptions{MinVer: "TLSv1.2", MaxVer: "TLSv1.2", Ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256", Curves: "X25519MLKEM768:X25519",
 			Verify: "optional", CAFile: "/etc/ssl/ca/clients.pem"}, NoTLSTickets: true},
 		{SSLOptions: SSLOptions{MinVer: "TLSv1.2", MaxVer: "TLSv1.2", Ciphers: "ECDHE-RSA-AES256-GCM-SHA384", Curves: "X25519MLKEM768:X25519",
-			Verify: "none"}, NoTLSTickets: true, ECHPublicName: "public.example"},
+			Verify: "none"}, NoTLSTickets: true},
 	}
 	for i, w := range want {
 		if got := l.Binds[i].TLS; !reflect.DeepEqual(got, w) {

@@ -393,7 +393,9 @@ func TestTLSResumptionAcrossWorkers(t *testing.T) {
 			waitFor(t, 10*time.Second, "workers", func() bool { return len(in.children(t)) == 5 })
 
 			sess := filepath.Join(dir, "session.pem")
-			first := sClient(t, port, "ping\n", version, "-sess_out", sess, "-ign_eof")
+			// Wait for the echo, so that a TLS 1.3 ticket (sent after the
+			// handshake) has arrived when s_client saves the session.
+			first := sClientUntil(t, port, "ping\n", "\nping\n", version, "-sess_out", sess)
 			if !strings.Contains(first, "New,") {
 				t.Fatalf("first connection:\n%s", first)
 			}

@@ -7,11 +7,11 @@ import (
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/base64"
 	"fmt"
 	"strings"
+
+	tlsctx "github.com/sluicelb/sluice/tls"
 )
 
 // CertFile is a certificate file of the ssl binds, for "show ssl cert".
@@ -104,10 +104,10 @@ func describeCert(f CertFile) string {
 	}
 	fmt.Fprintf(&b, "Algorithm: %s\n", keyAlgorithm(leaf))
 	fmt.Fprintf(&b, "SHA1 FingerPrint: %X\n", sha1.Sum(leaf.Raw))
-	fmt.Fprintf(&b, "Subject: %s\n", OpenSSLName(leaf.Subject))
-	fmt.Fprintf(&b, "Issuer: %s\n", OpenSSLName(leaf.Issuer))
+	fmt.Fprintf(&b, "Subject: %s\n", tlsctx.OnelineDN(leaf.RawSubject))
+	fmt.Fprintf(&b, "Issuer: %s\n", tlsctx.OnelineDN(leaf.RawIssuer))
 	for _, c := range f.Chain[1:] {
-		fmt.Fprintf(&b, "Chain Subject: %s\nChain Issuer: %s\n", OpenSSLName(c.Subject), OpenSSLName(c.Issuer))
+		fmt.Fprintf(&b, "Chain Subject: %s\nChain Issuer: %s\n", tlsctx.OnelineDN(c.RawSubject), tlsctx.OnelineDN(c.RawIssuer))
 	}
 	if f.OCSP {
 		b.WriteString("OCSP Response: stapled\n")
@@ -126,33 +126,6 @@ func keyAlgorithm(c *x509.Certificate) string {
 		return "ED25519"
 	}
 	return c.PublicKeyAlgorithm.String()
-}
-
-// OpenSSLName writes a distinguished name in OpenSSL's one-line form, the
-// one HAProxy prints and its ssl_c_s_dn fetch returns: "/C=FR/O=x/CN=y",
-// in the order of the certificate.
-func OpenSSLName(n pkix.Name) string {
-	var b strings.Builder
-	for _, rdn := range n.ToRDNSequence() {
-		for _, atv := range rdn {
-			fmt.Fprintf(&b, "/%s=%v", attrName(atv.Type), atv.Value)
-		}
-	}
-	return b.String()
-}
-
-// attrName is OpenSSL's short name of a DN attribute, else its OID.
-func attrName(oid asn1.ObjectIdentifier) string {
-	names := map[string]string{
-		"2.5.4.3": "CN", "2.5.4.5": "serialNumber", "2.5.4.6": "C", "2.5.4.7": "L",
-		"2.5.4.8": "ST", "2.5.4.9": "street", "2.5.4.10": "O", "2.5.4.11": "OU",
-		"2.5.4.17": "postalCode", "1.2.840.113549.1.9.1": "emailAddress",
-		"0.9.2342.19200300.100.1.25": "DC", "0.9.2342.19200300.100.1.1": "UID",
-	}
-	if s, ok := names[oid.String()]; ok {
-		return s
-	}
-	return oid.String()
 }
 
 func (c *cli) setSSLCert(_ context.Context, _ *session, args []string) string {

@@ -14,12 +14,21 @@ import (
 )
 
 // ReadCerts reads the certificates of a bind, for the master to send to
-// the workers: the "crt" paths (files or directories, see
-// LoadCertificates), then the crt-list files (see ParseCrtList), in order;
+// the workers: the "crt" paths, then the crt-list files (see
+// ParseCrtList), in order;
 // the first certificate is the default one. Relative paths in crt-list
 // files are taken from crtBase (certificates) and caBase (ca-file,
 // crl-file), as HAProxy's crt-base and ca-base; empty means the current
 // directory.
+//
+// A "crt" path is a PEM bundle or a directory. A bundle holds the
+// certificate, its chain and its private key in any order, as HAProxy
+// expects: the leaf is the certificate that matches the key, the others
+// form the chain in file order; without a key in the bundle, the key is
+// read from the same path suffixed with ".key". A directory contributes
+// every regular file in it, in lexical order, except dotfiles and files
+// ending in .key, .ocsp, .issuer, .sctl, .ca or .crl; subdirectories are
+// ignored.
 //
 // Beside each certificate file, CERT.ocsp is the DER OCSP response to
 // staple, as in HAProxy. It must be a successful response for that

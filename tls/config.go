@@ -14,31 +14,6 @@ import (
 	"time"
 )
 
-// ServerConfig returns the crypto/tls server configuration of a bind:
-// certificates from store chosen per handshake, ALPN protocols in the
-// server's order of preference (for example "h2", "http/1.1"), TLS 1.2 as
-// the minimum version, and session tickets on.
-//
-// Key exchanges are left to crypto/tls's defaults on purpose. In Go 1.26
-// they are X25519MLKEM768 first (hybrid post-quantum), then
-// SecP256r1MLKEM768, SecP384r1MLKEM1024, X25519, P-256, P-384 and P-521;
-// leaving CurvePreferences nil keeps the GODEBUG switches (tlsmlkem,
-// tlssecpmlkem) working and picks up future improvements. Cipher suites are
-// the defaults too, which exclude RSA key exchange and 3DES.
-//
-// Session ticket keys are random per Config until the caller shares them
-// between processes with the Config's own SetSessionTicketKeys method,
-// which is safe to call while handshakes run. A Clone made before that call
-// keeps its old keys, so set the keys on every Config in use.
-func ServerConfig(store *Store, alpn []string) *stdtls.Config {
-	return &stdtls.Config{
-		GetCertificate:         store.GetCertificate,
-		NextProtos:             append([]string(nil), alpn...),
-		MinVersion:             stdtls.VersionTLS12,
-		SessionTicketsDisabled: false,
-	}
-}
-
 // SelfSigned makes an ECDSA P-256 self-signed certificate for the given
 // hosts (IP addresses become IP SANs, other names DNS SANs; the first host
 // is also the CN; "localhost" when none is given), valid from an hour ago

@@ -1,93 +1,11 @@
 package tls
 
 import (
-	stdtls "crypto/tls"
 	"crypto/x509"
 	"net"
-	"strings"
 	"testing"
 	"time"
 )
-
-func TestServerConfigHandshake(t *testing.T) {
-	cert, _, err := SelfSigned("www.example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewStore(cert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	alpn := []string{"h2", "http/1.1"}
-	srv := ServerConfig(s, alpn)
-	alpn[0] = "changed" // the Config keeps its own copy
-	if srv.MinVersion != stdtls.VersionTLS12 || srv.SessionTicketsDisabled {
-		t.Errorf("MinVersion %x, SessionTicketsDisabled %v", srv.MinVersion, srv.SessionTicketsDisabled)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(cert.Leaf)
-
-	cs, err := handshake(t, srv, &stdtls.Config{ServerName: "www.example.com", RootCAs: roots, NextProtos: []string{"http/1.1", "h2"}}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cs.NegotiatedProtocol != "h2" {
-		t.Errorf("ALPN: got %q, want h2 (the server's preference)", cs.NegotiatedProtocol)
-	}
-	if cs.Version != stdtls.VersionTLS13 {
-		t.Errorf("version %x, want TLS 1.3", cs.Version)
-	}
-	// Go 1.26 offers the hybrid post-quantum key exchange first by default.
-	if cs.CurveID != stdtls.X25519MLKEM768 {
-		t.Errorf("key exchange %v, want X25519MLKEM768", cs.CurveID)
-	}
-
-	// A clone is a working config too.
-	cs, err = handshake(t, srv.Clone(), &stdtls.Config{ServerName: "www.example.com", RootCAs: roots, NextProtos: []string{"http/1.1"}}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cs.NegotiatedProtocol != "http/1.1" {
-		t.Errorf("clone: ALPN %q", cs.NegotiatedProtocol)
-	}
-
-	// TLS 1.1 is refused.
-	if _, err := handshake(t, srv, &stdtls.Config{InsecureSkipVerify: true, MinVersion: stdtls.VersionTLS10, MaxVersion: stdtls.VersionTLS11}, false); err == nil || !strings.Contains(err.Error(), "protocol version") {
-		t.Errorf("TLS 1.1 handshake: %v, want a protocol version alert", err)
-	}
-}
-
-// Two worker processes with the same ticket keys resume each other's
-// sessions; with their own random keys they do not.
-func TestSharedSessionTicketKeys(t *testing.T) {
-	cert, _, err := SelfSigned("localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewStore(cert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, shared := range []bool{true, false} {
-		worker1, worker2 := ServerConfig(s, nil), ServerConfig(s, nil)
-		if shared {
-			keys := [][32]byte{{1, 2, 3}}
-			worker1.SetSessionTicketKeys(keys)
-			worker2.SetSessionTicketKeys(keys)
-		}
-		cli := &stdtls.Config{ServerName: "localhost", InsecureSkipVerify: true, ClientSessionCache: stdtls.NewLRUClientSessionCache(4)}
-		if _, err := handshake(t, worker1, cli, true); err != nil {
-			t.Fatal(err)
-		}
-		cs, err := handshake(t, worker2, cli, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cs.DidResume != shared {
-			t.Errorf("shared keys %v: DidResume %v", shared, cs.DidResume)
-		}
-	}
-}
 
 func TestSelfSigned(t *testing.T) {
 	cert, bundle, err := SelfSigned("demo.test", "127.0.0.1", "::1", "localhost")
@@ -121,7 +39,7 @@ func TestSelfSigned(t *testing.T) {
 
 	// The PEM bundle is a valid "crt" file.
 	path := writeFile(t, t.TempDir(), "demo.pem", bundle)
-	s, err := LoadCertificates([]string{path})
+	s, err := loadStore([]string{path})
 	if err != nil {
 		t.Fatal(err)
 	}

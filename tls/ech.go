@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"time"
 
 	"github.com/miekg/dns"
 	"golang.org/x/crypto/cryptobyte"
@@ -231,59 +230,3 @@ func HTTPSRecord(owner string, ttl uint32, port uint16, alpn []string, echList [
 	rr.Value = append(rr.Value, &dns.SVCBECHConfig{ECH: append([]byte(nil), echList...)})
 	return rr
 }
-
-// An ECHRotator makes the ECH keys the master shares with the workers: a
-// new key every interval, and the previous one kept, so that a client
-// with a configuration fetched before the rotation (within the DNS TTL,
-// which should be below the interval) still gets through. Only the newest
-// key is offered as a retry configuration. Config IDs follow each other
-// from a random start, so the two keys in use never share one. It is not
-// safe for concurrent use.
-type ECHRotator struct {
-	publicName string
-	interval   time.Duration
-	rand       io.Reader
-	keys       []stdtls.EncryptedClientHelloKey // newest first
-	nextID     uint8
-	next       time.Time
-}
-
-// NewECHRotator returns a rotator of keys for publicName, checking the
-// name. random is crypto/rand when nil.
-func NewECHRotator(publicName string, interval time.Duration, random io.Reader) (*ECHRotator, error) {
-	if random == nil {
-		random = rand.Reader
-	}
-	if err := checkPublicName(publicName); err != nil {
-		return nil, err
-	}
-	var id [1]byte
-	if _, err := io.ReadFull(random, id[:]); err != nil {
-		return nil, fmt.Errorf("make an ECH config ID: %w", err)
-	}
-	return &ECHRotator{publicName: publicName, interval: interval, rand: random, nextID: id[0]}, nil
-}
-
-// Keys returns the keys at now, newest first, after making a new key when
-// one is due; changed says whether they differ from the last call's (then
-// push them to the workers and publish the new ECHConfigList).
-func (r *ECHRotator) Keys(now time.Time) (keys []stdtls.EncryptedClientHelloKey, changed bool, err error) {
-	if r.keys == nil || !now.Before(r.next) {
-		k, err := newECHKey(r.rand, r.nextID, r.publicName)
-		if err != nil {
-			return nil, false, err
-		}
-		r.nextID++
-		if len(r.keys) > 0 {
-			r.keys[0].SendAsRetry = false
-			r.keys = r.keys[:1]
-		}
-		r.keys = append([]stdtls.EncryptedClientHelloKey{k}, r.keys...)
-		r.next = now.Add(r.interval)
-		changed = true
-	}
-	return append([]stdtls.EncryptedClientHelloKey(nil), r.keys...), changed, nil
-}
-
-// Next returns when the next key is due.
-func (r *ECHRotator) Next() time.Time { return r.next }

@@ -159,15 +159,21 @@ func echHandshake(t *testing.T, srv, cli *stdtls.Config) (stdtls.ConnectionState
 func TestECHHandshake(t *testing.T) {
 	public := newCert(t, certSpec{cn: "public.test", dns: []string{"public.test"}})
 	secret := newCert(t, certSpec{cn: "secret.test", dns: []string{"secret.test"}})
-	rot, err := NewECHRotator("public.test", time.Hour, nil)
-	if err != nil {
-		t.Fatal(err)
+	// The keys as the master rotates them (appliance/keys.go): the newest
+	// first, offered as the retry configuration; the previous one kept.
+	var keys []stdtls.EncryptedClientHelloKey
+	rotate := func(id uint8) {
+		k, err := NewECHKey(id, "public.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) > 0 {
+			keys[0].SendAsRetry = false
+			keys = keys[:1]
+		}
+		keys = append([]stdtls.EncryptedClientHelloKey{k}, keys...)
 	}
-	t0 := time.Now()
-	keys, _, err := rot.Keys(t0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rotate(1)
 	shared := NewSharedKeys()
 	shared.SetECH(keys)
 	srv := newServer(t, []CertEntry{entry(t, public), entry(t, secret)}, BindOptions{}, shared)
@@ -196,10 +202,7 @@ func TestECHHandshake(t *testing.T) {
 
 	// After a rotation, a client with the old configuration still gets
 	// through, and the new list works too.
-	keys, changed, err := rot.Keys(t0.Add(time.Hour))
-	if err != nil || !changed || len(keys) != 2 || !keys[0].SendAsRetry || keys[1].SendAsRetry {
-		t.Fatalf("rotation: %d keys, changed %v, %v", len(keys), changed, err)
-	}
+	rotate(2)
 	shared.SetECH(keys)
 	for _, list := range [][]byte{oldList, ECHConfigList(keys[:1])} {
 		if _, cs, _, err := connect(list); err != nil || !cs.ECHAccepted {
@@ -209,7 +212,7 @@ func TestECHHandshake(t *testing.T) {
 
 	// Two rotations later the old key is gone: the client is told the
 	// newest configuration to retry with.
-	keys, _, _ = rot.Keys(t0.Add(2 * time.Hour))
+	rotate(3)
 	shared.SetECH(keys)
 	_, _, _, err = connect(oldList)
 	var rej *stdtls.ECHRejectionError
@@ -223,35 +226,6 @@ func TestECHHandshake(t *testing.T) {
 	// A client without ECH is served as before.
 	if _, cs, _, err := echHandshake(t, srv, &stdtls.Config{ServerName: "secret.test", RootCAs: pool(secret)}); err != nil || cs.ECHAccepted {
 		t.Fatalf("without ECH: %v", err)
-	}
-}
-
-func TestECHRotatorConfigIDs(t *testing.T) {
-	rot, err := NewECHRotator("public.test", time.Minute, &counter{n: 254})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Unix(0, 0)
-	var ids []uint8
-	for i := range 3 {
-		keys, changed, err := rot.Keys(t0.Add(time.Duration(i) * time.Minute))
-		if err != nil || !changed {
-			t.Fatal(changed, err)
-		}
-		c, err := ParseECHConfigList(ECHConfigList(keys[:1]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, c[0].ConfigID)
-	}
-	if !reflect.DeepEqual(ids, []uint8{255, 0, 1}) {
-		t.Errorf("config IDs %v", ids)
-	}
-	if _, changed, _ := rot.Keys(t0.Add(150 * time.Second)); changed {
-		t.Error("changed before the interval")
-	}
-	if _, err := NewECHRotator("not a name!", time.Minute, nil); err == nil {
-		t.Error("a bad public name was accepted")
 	}
 }
 

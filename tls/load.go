@@ -11,60 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/sluicelb/sluice/vfs"
 )
-
-// LoadCertificates loads the certificates of a bind's "crt" options, in
-// order. Each path is a PEM bundle or a directory.
-//
-// A bundle holds the certificate, its chain and its private key in any
-// order, as HAProxy expects; the leaf is the certificate that matches the
-// key and the others form the chain in file order. Without a key in the
-// bundle, the key is read from the same path suffixed with ".key".
-//
-// A directory contributes every regular file in it, in lexical order,
-// except dotfiles and files ending in .key, .ocsp, .issuer, .sctl, .ca or
-// .crl. Subdirectories are ignored.
-//
-// The first certificate loaded is the default one. An expired or not yet
-// valid certificate is loaded and reported by Store.Warnings.
-func LoadCertificates(paths []string) (*Store, error) {
-	var files []string
-	for _, path := range paths {
-		fi, err := os.Stat(path)
-		if err != nil {
-			return nil, fmt.Errorf("load certificate %s: %w", path, bare(err))
-		}
-		if !fi.IsDir() {
-			files = append(files, path)
-			continue
-		}
-		dirFiles, err := certFiles(vfs.Disk{}, path)
-		if err != nil {
-			return nil, err
-		}
-		if len(dirFiles) == 0 {
-			return nil, fmt.Errorf("load certificates from %s: no certificate file in the directory", path)
-		}
-		files = append(files, dirFiles...)
-	}
-	if len(files) == 0 {
-		return nil, errors.New("load certificates: no path given")
-	}
-	var items []storeItem
-	for _, f := range files {
-		c, err := loadBundle(vfs.Disk{}, f)
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, storeItem{cert: c, label: "certificate " + f})
-	}
-	return build(items)
-}
 
 // certFiles lists the certificate files of a directory in lexical order.
 func certFiles(fsys vfs.FS, dir string) ([]string, error) {

@@ -23,7 +23,7 @@ func TestLoadDirectory(t *testing.T) {
 	writeFile(t, dir, "20-third.crt", third.bundle(t))
 	// Everything below would fail to load if it were not skipped.
 	junk := []byte("not a certificate\n")
-	for _, name := range []string{".hidden.pem", "x.ocsp", "x.issuer", "x.sctl", "x.ca", "x.crl", "x.key", "10-second.pem.ocsp"} {
+	for _, name := range []string{".hidden.pem", "x.ocsp", "x.issuer", "x.sctl", "x.ca", "x.crl", "x.key"} {
 		writeFile(t, dir, name, junk)
 	}
 	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o700); err != nil {
@@ -38,7 +38,7 @@ func TestLoadDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err := LoadCertificates([]string{dir})
+	s, err := loadStore([]string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestLoadOrder(t *testing.T) {
 	writeFile(t, sub, "a.pem", a.bundle(t))
 	bPath := writeFile(t, dir, "b.pem", b.bundle(t))
 
-	s, err := LoadCertificates([]string{bPath, sub})
+	s, err := loadStore([]string{bPath, sub})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestLoadBundleAnyOrder(t *testing.T) {
 	buf.Write(leaf.certPEM())
 	path := writeFile(t, dir, "bundle.pem", buf.Bytes())
 
-	s, err := LoadCertificates([]string{path})
+	s, err := loadStore([]string{path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestLoadErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(filepath.Base(tt.path), func(t *testing.T) {
-			_, err := LoadCertificates([]string{tt.path})
+			_, err := loadStore([]string{tt.path})
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -163,7 +163,7 @@ func TestLoadErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := LoadCertificates(nil); err == nil {
+	if _, err := loadStore(nil); err == nil {
 		t.Error("no error for no paths")
 	}
 }
@@ -173,7 +173,7 @@ func TestLoadExpiredWarns(t *testing.T) {
 	dir := t.TempDir()
 	old := newCert(t, certSpec{cn: "old.test", notBefore: time.Now().AddDate(-2, 0, 0), notAfter: time.Now().AddDate(-1, 0, 0)})
 	path := writeFile(t, dir, "old.pem", old.bundle(t))
-	s, err := LoadCertificates([]string{path})
+	s, err := loadStore([]string{path})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestEncodePEMRoundTrip(t *testing.T) {
 		buf.Write(leaf.certPEM())
 		buf.Write(root.certPEM())
 		buf.Write(leaf.keyPEM(t))
-		s, err := LoadCertificates([]string{writeFile(t, dir, "in.pem", buf.Bytes())})
+		s, err := loadStore([]string{writeFile(t, dir, "in.pem", buf.Bytes())})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,7 +227,7 @@ func TestEncodePEMRoundTrip(t *testing.T) {
 		if len(c.Certificate) != 2 || !bytes.Equal(c.Certificate[0], leaf.der) || !bytes.Equal(c.Certificate[1], root.der) {
 			t.Errorf("rsa %v: chain differs", isRSA)
 		}
-		s2, err := LoadCertificates([]string{writeFile(t, dir, "out.pem", out)})
+		s2, err := loadStore([]string{writeFile(t, dir, "out.pem", out)})
 		if err != nil || !s2.Certificates()[0].Leaf.Equal(leaf.x509) {
 			t.Errorf("rsa %v: reload: %v", isRSA, err)
 		}
@@ -235,4 +235,25 @@ func TestEncodePEMRoundTrip(t *testing.T) {
 	if _, err := EncodePEM(&stdtls.Certificate{}); err == nil {
 		t.Error("no error for an empty certificate")
 	}
+}
+
+// loadStore reads crt paths as a bind does (ReadCerts) into a Store, with
+// ReadCerts' warnings, which name the files.
+func loadStore(paths []string) (*Store, error) {
+	entries, warnings, err := ReadCerts(paths, nil, "", "")
+	if err != nil {
+		return nil, err
+	}
+	certs := make([]stdtls.Certificate, len(entries))
+	for i, e := range entries {
+		if certs[i], err = stdtls.X509KeyPair(e.PEM, e.PEM); err != nil {
+			return nil, err
+		}
+	}
+	s, err := NewStore(certs...)
+	if err != nil {
+		return nil, err
+	}
+	s.warnings = warnings
+	return s, nil
 }

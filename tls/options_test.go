@@ -87,7 +87,7 @@ func TestSampleFetchesNames(t *testing.T) {
 
 func TestOnelineDN(t *testing.T) {
 	c := newCert(t, certSpec{cn: "client é"})
-	if got := onelineDN(c.x509.RawSubject); got != `/CN=client \xC3\xA9` {
+	if got := OnelineDN(c.x509.RawSubject); got != `/CN=client \xC3\xA9` {
 		t.Errorf("got %q", got)
 	}
 }

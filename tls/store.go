@@ -2,8 +2,8 @@
 //
 // The master reads certificates the way HAProxy's "crt" and "crt-list"
 // bind options do, with their OCSP responses (ReadCerts), and makes the
-// keys every worker shares: session ticket keys (ParseTicketKeys,
-// TicketRotator) and Encrypted Client Hello keys (ECHRotator, with the
+// keys every worker shares: session ticket keys (ParseTicketKeys for
+// HAProxy's files) and Encrypted Client Hello keys (NewECHKey, with the
 // ECHConfigList to publish). A worker turns them into crypto/tls
 // configurations: NewServer for a bind, which picks a certificate per
 // handshake by SNI and key type, and NewClient for a server line.

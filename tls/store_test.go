@@ -130,7 +130,7 @@ func TestHandshakeKeyType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := ServerConfig(s, nil)
+	srv := &stdtls.Config{GetCertificate: s.GetCertificate}
 	roots := x509.NewCertPool()
 	roots.AddCert(ec.x509)
 	roots.AddCert(rsa.x509)

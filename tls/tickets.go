@@ -1,13 +1,10 @@
 package tls
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"strings"
-	"time"
 )
 
 // ticketKeysKept is how many ticket keys decrypt, as HAProxy's default
@@ -69,47 +66,3 @@ func deriveTicketKey(line []byte) [32]byte {
 	copy(k[:], h.Sum(nil))
 	return k
 }
-
-// A TicketRotator makes the session ticket keys the master shares with the
-// workers when no tls-ticket-keys file is given: a fresh random key every
-// interval, which encrypts, and the 2 before it, which still decrypt (3
-// keys, as HAProxy keeps). A session thus resumes for 2 to 3 intervals.
-// It is not safe for concurrent use; the master calls it from one place.
-type TicketRotator struct {
-	interval time.Duration
-	rand     io.Reader
-	keys     [][32]byte // newest first
-	next     time.Time  // when the next key is due
-}
-
-// NewTicketRotator returns a rotator making a key every interval, from
-// random (crypto/rand when nil).
-func NewTicketRotator(interval time.Duration, random io.Reader) *TicketRotator {
-	if random == nil {
-		random = rand.Reader
-	}
-	return &TicketRotator{interval: interval, rand: random}
-}
-
-// Keys returns the keys at now, newest (encrypting) first, after making a
-// new key when one is due; changed says whether they differ from the last
-// call's, to push them to the workers. After a long pause (a suspended
-// machine), one key is made, not one per missed interval.
-func (r *TicketRotator) Keys(now time.Time) (keys [][32]byte, changed bool, err error) {
-	if r.keys != nil && now.Before(r.next) {
-		return append([][32]byte(nil), r.keys...), false, nil
-	}
-	var k [32]byte
-	if _, err := io.ReadFull(r.rand, k[:]); err != nil {
-		return nil, false, fmt.Errorf("make a session ticket key: %w", err)
-	}
-	r.keys = append([][32]byte{k}, r.keys...)
-	if len(r.keys) > ticketKeysKept {
-		r.keys = r.keys[:ticketKeysKept]
-	}
-	r.next = now.Add(r.interval)
-	return append([][32]byte(nil), r.keys...), true, nil
-}
-
-// Next returns when the next key is due, for the master's timer.
-func (r *TicketRotator) Next() time.Time { return r.next }

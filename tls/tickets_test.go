@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 )
 
 func b64(b byte, n int) string {
@@ -96,43 +95,6 @@ func (c *counter) Read(p []byte) (int, error) {
 		p[i] = c.n
 	}
 	return len(p), nil
-}
-
-func TestTicketRotator(t *testing.T) {
-	r := NewTicketRotator(time.Hour, &counter{})
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	first := func(keys [][32]byte) []byte {
-		var out []byte
-		for _, k := range keys {
-			out = append(out, k[0])
-		}
-		return out
-	}
-	steps := []struct {
-		at      time.Duration
-		changed bool
-		want    []byte // first byte of each key, newest first
-	}{
-		{0, true, []byte{1}},
-		{30 * time.Minute, false, []byte{1}},
-		{time.Hour, true, []byte{33, 1}},
-		{2 * time.Hour, true, []byte{65, 33, 1}},
-		{3 * time.Hour, true, []byte{97, 65, 33}}, // three kept
-		{3*time.Hour + time.Second, false, []byte{97, 65, 33}},
-		{100 * time.Hour, true, []byte{129, 97, 65}}, // one key after a long pause
-	}
-	for _, s := range steps {
-		keys, changed, err := r.Keys(t0.Add(s.at))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if changed != s.changed || !bytes.Equal(first(keys), s.want) {
-			t.Errorf("at %v: changed %v keys %v, want %v %v", s.at, changed, first(keys), s.changed, s.want)
-		}
-	}
-	if want := t0.Add(101 * time.Hour); !r.Next().Equal(want) {
-		t.Errorf("next %v, want %v", r.Next(), want)
-	}
 }
 
 // HAProxy accepts and refuses the same tls-ticket-keys files.

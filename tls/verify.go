@@ -94,8 +94,8 @@ func SampleFetches(cs stdtls.ConnectionState) Fetches {
 	if len(cs.PeerCertificates) > 0 {
 		leaf := cs.PeerCertificates[0]
 		f.ClientCert = true
-		f.SubjectDN = onelineDN(leaf.RawSubject)
-		f.IssuerDN = onelineDN(leaf.RawIssuer)
+		f.SubjectDN = OnelineDN(leaf.RawSubject)
+		f.IssuerDN = OnelineDN(leaf.RawIssuer)
 	}
 	return f
 }
@@ -119,10 +119,10 @@ var shortNames = map[string]string{
 	"0.9.2342.19200300.100.1.25": "DC",
 }
 
-// onelineDN formats a DER name as OpenSSL's X509_NAME_oneline, HAProxy's
+// OnelineDN formats a DER name as OpenSSL's X509_NAME_oneline, HAProxy's
 // default DN format: "/type=value" per attribute, in the certificate's
 // order.
-func onelineDN(raw []byte) string {
+func OnelineDN(raw []byte) string {
 	var rdns pkix.RDNSequence
 	if rest, err := asn1.Unmarshal(raw, &rdns); err != nil || len(rest) > 0 {
 		return ""

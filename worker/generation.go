@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicelb/sluice/accesslog"
 	"github.com/sluicelb/sluice/backend"
+	"github.com/sluicelb/sluice/cache"
 	"github.com/sluicelb/sluice/config"
 	"github.com/sluicelb/sluice/control"
 )
@@ -26,6 +27,8 @@ type generation struct {
 	// counters are the frontends' counters by proxy name, carried over
 	// from the previous generation.
 	counters map[string]*frontendCounters
+	// caches are this process's object caches by cache section name.
+	caches   map[string]*cache.Cache
 	sessions *sessions
 	prev     *generation
 	stopAll  context.CancelFunc // stops health checks
@@ -47,6 +50,7 @@ func newGeneration(msg control.Msg, prev *generation, ss *sessions, keys *keyrin
 		prev:      prev,
 		log:       log,
 	}
+	g.caches = processCaches(cfg, prev)
 	for _, p := range cfg.Proxies {
 		if !p.Backend || !p.RunsIn(msg.Process) || p.Disabled {
 			continue
@@ -84,7 +88,12 @@ func (g *generation) addFrontends(p *config.Proxy, msg control.Msg, keys *keyrin
 	g.counters[p.Name] = counters
 	var hs *httpServer
 	if p.Mode == config.ModeHTTP {
+		layers, err := newHTTPLayers(p, g.cfg, g.caches)
+		if err != nil {
+			return err
+		}
 		hs = newHTTPServer(p, beProxy, be, alog, counters, g.log)
+		hs.layers = layers
 	}
 	proxySlots := newSlots(p.MaxConn)
 	for _, b := range p.Binds {

@@ -37,6 +37,9 @@ type httpServer struct {
 	rp    *httputil.ReverseProxy
 	tr    *http.Transport
 	ended sync.Map // net.Conn -> func(), called when the connection closes
+
+	// layers compress and cache responses (httplayers.go); nil = none.
+	layers *httpLayers
 }
 
 type ctxKey int
@@ -44,6 +47,7 @@ type ctxKey int
 const (
 	serverKey ctxKey = iota // the *backend.Server chosen for a request
 	infoKey                 // *requestInfo
+	peerKey                 // net.Addr: the client's address, for send-proxy
 )
 
 // requestInfo collects what the access log needs about one request.
@@ -137,6 +141,13 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w}
 	info := &requestInfo{}
+	x := h.layers.begin(rw, r, h.beProxy)
+	defer x.end() // a response cut short (ReverseProxy panics) too
+	if x.serveCached(r) {
+		x.end()
+		h.logRequest(r, rw, info, start)
+		return
+	}
 	if h.backend == nil {
 		writeError(rw, http.StatusServiceUnavailable)
 		h.logRequest(r, rw, info, start)
@@ -152,7 +163,10 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info.server, info.started = s, time.Now()
 	ctx := context.WithValue(r.Context(), serverKey, s)
 	ctx = context.WithValue(ctx, infoKey, info)
-	h.rp.ServeHTTP(rw, r.WithContext(ctx))
+	ctx = context.WithValue(ctx, peerKey, clientAddr(r))
+	h.rp.ServeHTTP(x.w, r.WithContext(ctx))
+	x.done()
+	x.end() // before the log line, which counts the compressed stream's last bytes
 	s.Release()
 	h.logRequest(r, rw, info, start)
 }
@@ -162,7 +176,7 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *httpServer) rewrite(pr *httputil.ProxyRequest) {
 	s := pr.In.Context().Value(serverKey).(*backend.Server)
 	pr.Out.URL.Scheme = "http"
-	pr.Out.URL.Host = dialHost(s.Addr(), serverSNI(s, pr.In))
+	pr.Out.URL.Host = serverDialHost(s, pr.In)
 	pr.Out.Host = pr.In.Host
 	ff := h.proxy.ForwardFor
 	if ff == nil && h.beProxy != nil {
@@ -263,6 +277,11 @@ func (h *httpServer) dial(ctx context.Context, network, hostport string) (net.Co
 		return nil, err
 	}
 	c, err := a.Dial(ctx, t.Connect)
+	if err == nil {
+		if err = sendProxyHTTP(ctx, c); err != nil {
+			c.Close()
+		}
+	}
 	if s, ok := ctx.Value(serverKey).(*backend.Server); ok && err == nil && s.TLS() != nil {
 		c, err = dispatcher.StartTLS(ctx, c, s, sni, t.Connect)
 	}
@@ -283,6 +302,7 @@ func parseDialHost(hostport string) (addr.Addr, string, error) {
 		a, err := addr.Parse(hostport)
 		return a, "", err
 	}
+	enc, _, _ = strings.Cut(enc, ".c") // the client part only keys the pool (httpsendproxy.go)
 	encKey, encSNI, _ := strings.Cut(enc, ".")
 	key, err := hex.DecodeString(encKey)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,22 @@ var smallBody = []byte("hello from the sluice benchmark backend\n")
 
 // bigBody is the answer to "/1m": 1 MiB, allocated once.
 var bigBody = make([]byte, 1<<20)
+
+// textBody is the answer to "/text": 1 MiB of words in random order,
+// which compresses like a web page (about 3:1 with gzip level 1), for the
+// compression figure. Made once, the same at every start.
+var textBody = makeText(1 << 20)
+
+func makeText(n int) []byte {
+	words := []string{"sluice ", "tier ", "<p class=\"item\">", "</p>\n", "compression ",
+		"worker ", "handshake ", "2026 ", "dispatcher ", "<a href=\"/x\">", "</a> "}
+	r := rand.New(rand.NewPCG(1, 2))
+	b := make([]byte, 0, n+32)
+	for len(b) < n {
+		b = append(b, words[r.IntN(len(words))]...)
+	}
+	return b[:n]
+}
 
 // cmdBackend serves HTTP and a TCP echo until SIGTERM or SIGINT.
 func cmdBackend(args []string) error {
@@ -36,6 +53,7 @@ func cmdBackend(args []string) error {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/1m", func(w http.ResponseWriter, r *http.Request) { serve(w, bigBody) })
+	mux.HandleFunc("/text", func(w http.ResponseWriter, r *http.Request) { serve(w, textBody) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { serve(w, smallBody) })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute}
 	go srv.Serve(hln)

@@ -1,0 +1,232 @@
+// Package cache is a small object cache for http proxies, after HAProxy's
+// "cache" sections: it keeps in memory the responses that are safe to
+// share between clients, bounded in bytes (least recently used out
+// first), and serves them while they are fresh, with an Age header.
+//
+// It is conservative on purpose: a response is stored only when nothing in
+// the request or the response says it must not be shared (see
+// storable). Each worker process has its own cache: see docs/compression.md.
+package cache
+
+import (
+	"container/list"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options are a cache section's settings.
+type Options struct {
+	MaxBytes  int64         // total-max-size
+	MaxObject int64         // max-object-size: bigger bodies are not stored
+	MaxAge    time.Duration // the longest an object is served
+	// ProcessVary stores responses with "Vary: Accept-Encoding", one per
+	// Accept-Encoding value; without it any Vary keeps a response out.
+	ProcessVary bool
+	// MaxSecondary bounds the variants of one URL.
+	MaxSecondary int
+}
+
+// Cache is one cache section's storage in this process. Its methods are
+// safe for concurrent use.
+type Cache struct {
+	opts Options
+	now  func() time.Time
+
+	mu    sync.Mutex
+	lru   *list.List // of *entry, most recently used first
+	byKey map[string][]*list.Element
+	used  int64
+	stats Stats
+}
+
+// Stats are a cache's counters.
+type Stats struct {
+	Lookups, Hits, Stored int64
+	Objects               int
+	Bytes                 int64
+}
+
+// entry is one stored response.
+type entry struct {
+	key     string // primary key: host and request target
+	variant string // the Accept-Encoding the server saw, when it varies on it
+	varies  bool
+	header  http.Header
+	body    []byte
+	size    int64
+	stored  time.Time
+	expires time.Time
+	age     time.Duration // the response's own Age when stored
+}
+
+// New returns an empty cache; now is the clock (time.Now when nil).
+func New(opts Options, now func() time.Time) *Cache {
+	if now == nil {
+		now = time.Now
+	}
+	return &Cache{opts: opts, now: now, lru: list.New(), byKey: make(map[string][]*list.Element)}
+}
+
+// Stats returns the cache's counters.
+func (c *Cache) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.Objects, s.Bytes = c.lru.Len(), c.used
+	return s
+}
+
+// primaryKey identifies a resource: the host and the request target.
+func primaryKey(r *http.Request) string {
+	return r.Host + " " + r.URL.RequestURI()
+}
+
+// normalizeAE is the variant key of an Accept-Encoding: its codings, lower
+// case, without spaces, so that trivial differences do not split variants.
+func normalizeAE(values []string) string {
+	var b strings.Builder
+	for _, v := range values {
+		for elem := range strings.SplitSeq(v, ",") {
+			e := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(elem), " ", ""))
+			if e == "" {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(e)
+		}
+	}
+	return b.String()
+}
+
+// usable reports whether a request may be answered from the cache: a GET
+// or HEAD of HTTP/1.1 or later that does not ask to bypass caches. A HEAD
+// gets the headers of the stored GET response.
+func usable(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead || !r.ProtoAtLeast(1, 1) {
+		return false
+	}
+	cc := ParseCacheControl(r.Header.Values("Cache-Control"))
+	if cc.Has("no-cache") || cc.Has("no-store") {
+		return false
+	}
+	if len(r.Header.Values("Cache-Control")) == 0 && hasToken(r.Header.Values("Pragma"), "no-cache") {
+		return false
+	}
+	return true
+}
+
+// Serve answers r from the cache when it has a fresh response for it, and
+// reports whether it did. The response gets an Age header: how old it is,
+// counting the age it had when stored.
+func (c *Cache) Serve(w http.ResponseWriter, r *http.Request) bool {
+	if !usable(r) {
+		return false
+	}
+	e := c.lookup(r)
+	if e == nil {
+		return false
+	}
+	h := w.Header()
+	for k, v := range e.header {
+		h[k] = append([]string(nil), v...)
+	}
+	age := e.age + c.now().Sub(e.stored)
+	h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
+	h.Set("Content-Length", strconv.Itoa(len(e.body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(e.body)
+	}
+	return true
+}
+
+// lookup returns the fresh entry for r, or nil; it drops the stale ones
+// it meets.
+func (c *Cache) lookup(r *http.Request) *entry {
+	key := primaryKey(r)
+	ae := normalizeAE(r.Header.Values("Accept-Encoding"))
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stats.Lookups++
+	for _, el := range c.byKey[key] {
+		e := el.Value.(*entry)
+		if e.varies && e.variant != ae {
+			continue
+		}
+		if !now.Before(e.expires) {
+			c.remove(el)
+			return nil
+		}
+		c.lru.MoveToFront(el)
+		c.stats.Hits++
+		return e
+	}
+	return nil
+}
+
+// insert stores e, replacing the same variant, and evicts the least
+// recently used entries until the total fits.
+func (c *Cache) insert(e *entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	variants := c.byKey[e.key]
+	for _, el := range variants {
+		old := el.Value.(*entry)
+		if old.varies == e.varies && old.variant == e.variant {
+			c.remove(el)
+			break
+		}
+	}
+	if max(c.opts.MaxSecondary, 1) <= len(c.byKey[e.key]) {
+		return // as HAProxy: no more variants for this URL until one goes
+	}
+	for c.used+e.size > c.opts.MaxBytes && c.lru.Len() > 0 {
+		c.remove(c.lru.Back())
+	}
+	if c.used+e.size > c.opts.MaxBytes {
+		return
+	}
+	el := c.lru.PushFront(e)
+	c.byKey[e.key] = append(c.byKey[e.key], el)
+	c.used += e.size
+	c.stats.Stored++
+}
+
+func (c *Cache) remove(el *list.Element) {
+	e := el.Value.(*entry)
+	c.lru.Remove(el)
+	c.used -= e.size
+	els := c.byKey[e.key]
+	for i, x := range els {
+		if x == el {
+			els = append(els[:i], els[i+1:]...)
+			break
+		}
+	}
+	if len(els) == 0 {
+		delete(c.byKey, e.key)
+	} else {
+		c.byKey[e.key] = els
+	}
+}
+
+// hasToken reports whether a comma-separated header lists a token.
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for elem := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(elem), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Options returns the settings the cache was made with.
+func (c *Cache) Options() Options { return c.opts }
