@@ -91,7 +91,6 @@ func run(args []string) int {
 
 	var ld *appliance.Loaded
 	if len(files) == 0 && src.Bundle == "" {
-		var err error
 		cfg, err := appliance.Demo(ctx)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "sluice: demo: %v\n", err)
