@@ -7,7 +7,9 @@ import (
 
 func TestSSLKeywords(t *testing.T) {
 	const srv = "    server s 127.0.0.1:80\n"
-	bind := func(opts string) string { return "listen x\n    bind :443 ssl crt testdata/site.pem " + opts + "\n" + srv }
+	bind := func(opts string) string {
+		return "listen x\n    bind :443 ssl crt testdata/site.pem " + opts + "\n" + srv
+	}
 	runCases(t, []loadCase{
 		{name: "versions", cfg: bind("ssl-min-ver TLSv1.3 ssl-max-ver TLSv1.3")},
 		{name: "bad version", cfg: bind("ssl-min-ver TLS1.2"), errs: []string{
