@@ -84,7 +84,9 @@ func (g *generation) addFrontends(p *config.Proxy, msg control.Msg, keys *keyrin
 	g.counters[p.Name] = counters
 	var hs *httpServer
 	if p.Mode == config.ModeHTTP {
-		hs = newHTTPServer(p, beProxy, be, alog, counters, g.log)
+		if hs, err = newHTTPServer(p, g.cfg, g.backends, alog, counters, g.log); err != nil {
+			return err
+		}
 	}
 	proxySlots := newSlots(p.MaxConn)
 	for _, b := range p.Binds {

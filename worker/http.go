@@ -2,9 +2,9 @@ package worker
 
 import (
 	"context"
+	stdtls "crypto/tls"
 	"encoding/hex"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicelb/sluice/accesslog"
@@ -19,24 +20,28 @@ import (
 	"github.com/sluicelb/sluice/backend"
 	"github.com/sluicelb/sluice/config"
 	"github.com/sluicelb/sluice/dispatcher"
+	"github.com/sluicelb/sluice/httprules"
 )
 
 // httpServer runs http mode for one proxy: HTTP/1.1 with keep-alive (and
-// HTTP/2 when TLS negotiates h2) towards clients, pooled keep-alive
-// connections towards servers, one server chosen per request.
+// HTTP/2 when TLS negotiates h2, or with prior knowledge) towards clients,
+// pooled keep-alive connections towards servers, one server chosen per
+// request. HTTP/1 requests pass through h1guard before net/http reads
+// them; rules and backend choice live in httproute.go.
 type httpServer struct {
 	proxy    *config.Proxy
-	beProxy  *config.Proxy
-	backend  *backend.Backend
+	routes   *httpRoutes
 	alog     *accesslog.Logger
 	counters *frontendCounters
 	log      *slog.Logger
 
-	srv   *http.Server
-	ln    *connListener
-	rp    *httputil.ReverseProxy
-	tr    *http.Transport
-	ended sync.Map // net.Conn -> func(), called when the connection closes
+	srv    *http.Server
+	ln     *connListener
+	limits h1Limits
+	// firstHead bounds the first request head of a connection, body each
+	// read of a request body (timeout client).
+	firstHead, nextHead, body time.Duration
+	ended                     sync.Map // net.Conn -> func(), called when the connection closes
 }
 
 type ctxKey int
@@ -44,69 +49,75 @@ type ctxKey int
 const (
 	serverKey ctxKey = iota // the *backend.Server chosen for a request
 	infoKey                 // *requestInfo
+	connKey                 // *connInfo
 )
 
-// requestInfo collects what the access log needs about one request.
+// requestInfo collects what the access log and the rules need about one
+// request.
 type requestInfo struct {
 	server   *backend.Server
 	started  time.Time     // when forwarding began
 	connect  time.Duration // Tc
 	response time.Duration // Tr: from forwarding to the response headers
 	err      error
+	be       *httpBackend   // the backend chosen, nil before
+	txn      *httprules.Txn // what the rules read
+	guard    *h1guard       // nil for HTTP/2
+	first    bool           // the first request of its client connection
 }
 
-func newHTTPServer(p, beProxy *config.Proxy, be *backend.Backend, alog *accesslog.Logger, counters *frontendCounters, log *slog.Logger) *httpServer {
-	h := &httpServer{proxy: p, beProxy: beProxy, backend: be, alog: alog, counters: counters, log: log}
-	var t config.Timeouts
-	if beProxy != nil {
-		t = beProxy.Timeouts
+// connInfo is what a client connection's requests share.
+type connInfo struct {
+	guard  *h1guard
+	served atomic.Int64
+}
+
+func newHTTPServer(p *config.Proxy, cfg *config.Config, backends map[string]*backend.Backend, alog *accesslog.Logger, counters *frontendCounters, log *slog.Logger) (*httpServer, error) {
+	h := &httpServer{proxy: p, alog: alog, counters: counters, log: log}
+	routes, err := newHTTPRoutes(h, p, cfg, backends)
+	if err != nil {
+		return nil, err
 	}
-	h.tr = &http.Transport{
-		DialContext:           h.dial,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: t.Server,
-		DisableCompression:    true,
-	}
-	h.rp = &httputil.ReverseProxy{
-		Rewrite:      h.rewrite,
-		Transport:    h.tr,
-		ErrorHandler: h.proxyError,
-		// 0: responses of unknown length (streams, server-sent events) are
-		// still flushed as they come, as ReverseProxy does for them; others
-		// go out in as few writes as the buffers allow. -1 flushed after
-		// every write: two or more write(2) per small response.
-		FlushInterval: 0,
-		ModifyResponse: func(resp *http.Response) error {
-			if info, ok := resp.Request.Context().Value(infoKey).(*requestInfo); ok {
-				info.response = time.Since(info.started) - info.connect
-			}
-			return nil
-		},
-	}
+	h.routes = routes
+	h.limits = h1Limits{maxHead: cfg.Global.BufSize - 1024, maxHeaders: cfg.Global.MaxHdr}
 	requestTimeout := p.Timeouts.HTTPRequest
 	if requestTimeout == 0 {
 		requestTimeout = p.Timeouts.Client
 	}
 	idle := p.Timeouts.HTTPKeepAlive
 	if idle == 0 {
-		idle = p.Timeouts.Client
+		idle = requestTimeout
 	}
+	h.firstHead, h.nextHead, h.body = requestTimeout, requestTimeout, p.Timeouts.Client
 	h.ln = newConnListener()
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
 	h.srv = &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: requestTimeout,
-		IdleTimeout:       idle,
-		ConnState:         h.connState,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		Handler: h,
+		// The guard times request heads out itself, to answer 408.
+		IdleTimeout: idle,
+		ConnState:   h.connState,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			ci := &connInfo{}
+			ci.guard, _ = c.(*h1guard)
+			return context.WithValue(ctx, connKey, ci)
+		},
+		Protocols: protocols,
+		ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	go h.srv.Serve(h.ln)
-	return h
+	return h, nil
 }
 
 // serve hands an accepted (and, with ssl, handshaken) connection to the
-// HTTP server; done is called when the connection closes.
+// HTTP server; done is called when the connection closes. HTTP/1
+// connections go through the guard first.
 func (h *httpServer) serve(c net.Conn, done func()) {
+	if tc, ok := c.(*stdtls.Conn); !ok || tc.ConnectionState().NegotiatedProtocol != "h2" {
+		c = newH1Guard(c, h.limits, h.firstHead, h.nextHead, h.body, h.log)
+	}
 	h.ended.Store(c, done)
 	if !h.ln.push(c) {
 		h.ended.Delete(c)
@@ -129,32 +140,66 @@ func (h *httpServer) connState(c net.Conn, s http.ConnState) {
 // TLS handshake are served too, so the server keeps taking them.
 func (h *httpServer) shutdown() {
 	h.srv.SetKeepAlivesEnabled(false)
-	h.tr.CloseIdleConnections()
+	for _, hb := range h.routes.all {
+		hb.closeIdle()
+	}
 }
 
-// ServeHTTP picks a server for the request and forwards it.
+// ServeHTTP answers what the guard refused, runs the http-request rules,
+// picks a backend and a server and forwards the request.
 func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w}
 	info := &requestInfo{}
-	if h.backend == nil {
-		writeError(rw, http.StatusServiceUnavailable)
+	if ci, ok := r.Context().Value(connKey).(*connInfo); ok {
+		info.guard, info.first = ci.guard, ci.served.Add(1) == 1
+		if ci.guard != nil {
+			if code := ci.guard.refused(r.URL.Path); code != 0 {
+				h.counters.errors.Add(1)
+				h.writePage(rw, nil, code)
+				return
+			}
+			// Unless the response says otherwise, the connection stays
+			// HTTP after a request with Upgrade.
+			defer ci.guard.upgraded(false)
+		}
+	}
+	r, hb, reply := h.applyRequestRules(r, info)
+	if reply != nil {
+		h.writeReply(rw, hb, reply)
 		h.logRequest(r, rw, info, start)
 		return
 	}
-	s, err := h.backend.Acquire(r.Context(), clientAddr(r), nil)
+	if hb == nil || hb.backend == nil {
+		h.writePage(rw, hb, http.StatusServiceUnavailable)
+		h.logRequest(r, rw, info, start)
+		return
+	}
+	s, err := hb.backend.Acquire(r.Context(), clientAddr(r), nil)
 	if err != nil {
 		info.err = err
-		writeError(rw, http.StatusServiceUnavailable)
+		h.writePage(rw, hb, http.StatusServiceUnavailable)
 		h.logRequest(r, rw, info, start)
 		return
 	}
 	info.server, info.started = s, time.Now()
 	ctx := context.WithValue(r.Context(), serverKey, s)
 	ctx = context.WithValue(ctx, infoKey, info)
-	h.rp.ServeHTTP(rw, r.WithContext(ctx))
+	hb.rp.ServeHTTP(rw, r.WithContext(ctx))
 	s.Release()
 	h.logRequest(r, rw, info, start)
+}
+
+// applyRequestRules runs the rules on a copy of the request whose headers
+// they may change.
+func (h *httpServer) applyRequestRules(r *http.Request, info *requestInfo) (*http.Request, *httpBackend, *httprules.Reply) {
+	if h.routes.hasRules() {
+		r = r.Clone(r.Context())
+	}
+	info.txn = httprules.NewTxn(r)
+	hb, reply := h.runRequestRules(info.txn)
+	info.be = hb
+	return info.txn.Req, hb, reply
 }
 
 // rewrite points the outgoing request at the chosen server and adds the
@@ -164,9 +209,16 @@ func (h *httpServer) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = dialHost(s.Addr(), serverSNI(s, pr.In))
 	pr.Out.Host = pr.In.Host
+	// ReverseProxy drops the client's X-Forwarded-* headers; HAProxy
+	// passes them on (and rules may have set them).
+	for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if v, ok := pr.In.Header[k]; ok {
+			pr.Out.Header[k] = v
+		}
+	}
 	ff := h.proxy.ForwardFor
-	if ff == nil && h.beProxy != nil {
-		ff = h.beProxy.ForwardFor
+	if info, ok := pr.In.Context().Value(infoKey).(*requestInfo); ok && ff == nil && info.be != nil {
+		ff = info.be.proxy.ForwardFor
 	}
 	if ff != nil {
 		addForwardFor(pr, ff)
@@ -252,11 +304,14 @@ func serverSNI(s *backend.Server, r *http.Request) string {
 	return ""
 }
 
-func (h *httpServer) dial(ctx context.Context, network, hostport string) (net.Conn, error) {
-	var t config.Timeouts
-	if h.beProxy != nil {
-		t = h.beProxy.Timeouts
+// dialer returns the dial function of a backend's transports.
+func (h *httpServer) dialer(t config.Timeouts) func(ctx context.Context, network, hostport string) (net.Conn, error) {
+	return func(ctx context.Context, network, hostport string) (net.Conn, error) {
+		return h.dial(ctx, t, hostport)
 	}
+}
+
+func (h *httpServer) dial(ctx context.Context, t config.Timeouts, hostport string) (net.Conn, error) {
 	start := time.Now()
 	a, sni, err := parseDialHost(hostport)
 	if err != nil {
@@ -313,34 +368,24 @@ func (h *httpServer) proxyError(w http.ResponseWriter, r *http.Request, err erro
 	if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
 		info.err = err
 	}
+	var hb *httpBackend
+	if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
+		hb = info.be
+	}
 	var ne net.Error
+	if status, ok := isDenied(err); ok {
+		h.writePage(w, hb, status)
+		return
+	}
 	switch {
 	case errors.Is(err, context.Canceled):
 		// The client went away: nothing to answer.
 		return
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
-		writeError(w, http.StatusGatewayTimeout)
+		h.writePage(w, hb, http.StatusGatewayTimeout)
 	default:
-		writeError(w, http.StatusBadGateway)
+		h.writePage(w, hb, http.StatusBadGateway)
 	}
-}
-
-// errorBodies are HAProxy's default error pages.
-var errorBodies = map[int]string{
-	http.StatusBadRequest:         "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n",
-	http.StatusBadGateway:         "<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n",
-	http.StatusServiceUnavailable: "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n",
-	http.StatusGatewayTimeout:     "<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n",
-}
-
-func writeError(w http.ResponseWriter, code int) {
-	body := errorBodies[code]
-	h := w.Header()
-	h.Set("Content-Type", "text/html")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(code)
-	io.WriteString(w, body)
 }
 
 // statusWriter records the status and size of a response for the log.
