@@ -276,14 +276,14 @@ type chunkParser struct {
 type chunkState int
 
 const (
-	csSize     chunkState = iota // reading hex digits
-	csExt                        // reading an extension, up to the line end
-	csSizeLF                     // saw CR after the size line, want LF
-	csData                       // in chunk data
-	csDataCR                     // after the data, want CR or LF
-	csDataLF                     // after the data's CR, want LF
-	csTrailer                    // reading trailer lines after the last chunk
-	csDone                       // the body is complete
+	csSize    chunkState = iota // reading hex digits
+	csExt                       // reading an extension, up to the line end
+	csSizeLF                    // saw CR after the size line, want LF
+	csData                      // in chunk data
+	csDataCR                    // after the data, want CR or LF
+	csDataLF                    // after the data's CR, want LF
+	csTrailer                   // reading trailer lines after the last chunk
+	csDone                      // the body is complete
 )
 
 var errChunk = errors.New("bad chunked body")

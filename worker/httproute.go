@@ -227,7 +227,9 @@ func (hb *httpBackend) closeIdle() {
 // error page.
 type errDenied struct{ status int }
 
-func (e errDenied) Error() string { return fmt.Sprintf("response denied by http-response rules (%d)", e.status) }
+func (e errDenied) Error() string {
+	return fmt.Sprintf("response denied by http-response rules (%d)", e.status)
+}
 
 // modifyResponse runs the http-response rules: the backend's, then the
 // frontend's.
