@@ -237,11 +237,9 @@ func (g *h1guard) fill() error {
 	own := g.deadline()
 	g.mu.Lock()
 	g.own = own
-	err := g.Conn.SetReadDeadline(earliest(g.outer, own))
+	// An error here (a connection already closed) shows in the Read.
+	g.Conn.SetReadDeadline(earliest(g.outer, own))
 	g.mu.Unlock()
-	if err != nil {
-		return err
-	}
 	n, err := g.Conn.Read(g.tmp)
 	if n > 0 {
 		if g.state == guardHead && len(g.buf) == g.reqStart {

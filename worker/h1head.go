@@ -178,12 +178,12 @@ func parseRequestLine(line []byte, h *h1Head) error {
 	}
 	h.method, h.version = string(method), string(version)
 	switch {
-	case target[0] == '/':
-	case string(target) == "*" && h.method == "OPTIONS":
 	case h.method == "CONNECT":
 		if bytes.IndexByte(target, '/') >= 0 {
 			return bad("CONNECT target %q is not host:port", target)
 		}
+	case target[0] == '/':
+	case string(target) == "*" && h.method == "OPTIONS":
 	case bytes.HasPrefix(target, []byte("http://")) || bytes.HasPrefix(target, []byte("https://")):
 	default:
 		return bad("target %q is neither a path nor an absolute URL", target)
