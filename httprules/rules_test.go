@@ -360,6 +360,6 @@ func FuzzParseFormat(f *testing.F) {
 		}
 		r := httptest.NewRequest("GET", "/a", nil)
 		fm.Eval(&Txn{Req: r})
-		fm.String()
+		_ = fm.String()
 	})
 }
