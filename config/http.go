@@ -115,8 +115,8 @@ func (p *parser) errorFile(s *stmt) error {
 	if err != nil {
 		return fmt.Errorf("'errorfile %d': %w", code, err)
 	}
-	if max := p.global.BufSize - reserveSize; len(data) > max {
-		return fmt.Errorf("'errorfile %d %s': %d bytes is more than a buffer holds (%d, tune.bufsize minus %d reserved)", code, s.args[1], len(data), max, reserveSize)
+	if max := HeadRoom(p.global.BufSize); len(data) > max {
+		return fmt.Errorf("'errorfile %d %s': %d bytes is more than a buffer holds (%d: tune.bufsize minus the room kept for rewrites)", code, s.args[1], len(data), max)
 	}
 	if err := checkErrorFile(data); err != nil {
 		return fmt.Errorf("'errorfile %d %s': %w", code, s.args[1], err)
@@ -130,16 +130,18 @@ func (p *parser) errorFile(s *stmt) error {
 	return nil
 }
 
-// reserveSize is HAProxy's tune.maxrewrite default for a 16 kB buffer: the
-// room kept free in a buffer for header rewrites. A request head must fit
-// in tune.bufsize minus this.
-const reserveSize = 1024
+// HeadRoom is how much of a buffer of tune.bufsize bytes a request head
+// (or an error page) may fill: HAProxy keeps tune.maxrewrite free for
+// rewrites, by default half the buffer up to 1024 bytes.
+func HeadRoom(bufSize int) int {
+	return bufSize - min(1024, bufSize/2)
+}
 
 // checkErrorFile checks that an error file is an HTTP/1 response that
 // net/http can read.
 func checkErrorFile(data []byte) error {
-	if len(data) == 0 {
-		return fmt.Errorf("the file is empty (it must hold a complete HTTP response, e.g. 'HTTP/1.1 503 Service Unavailable')")
+	if !bytes.HasPrefix(data, []byte("HTTP/1.")) {
+		return fmt.Errorf("not an HTTP response: the file must hold a complete response, starting with a status line such as 'HTTP/1.1 503 Service Unavailable'")
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(data)), nil)
 	if err != nil {

@@ -79,7 +79,7 @@ func newHTTPServer(p *config.Proxy, cfg *config.Config, backends map[string]*bac
 		return nil, err
 	}
 	h.routes = routes
-	h.limits = h1Limits{maxHead: cfg.Global.BufSize - 1024, maxHeaders: cfg.Global.MaxHdr}
+	h.limits = h1Limits{maxHead: config.HeadRoom(cfg.Global.BufSize), maxHeaders: cfg.Global.MaxHdr}
 	requestTimeout := p.Timeouts.HTTPRequest
 	if requestTimeout == 0 {
 		requestTimeout = p.Timeouts.Client
@@ -105,6 +105,9 @@ func newHTTPServer(p *config.Proxy, cfg *config.Config, backends map[string]*bac
 			return context.WithValue(ctx, connKey, ci)
 		},
 		Protocols: protocols,
+		// HTTP/2 header blocks are bounded like HTTP/1 heads (net/http
+		// answers 431 beyond).
+		MaxHeaderBytes: h.limits.maxHead,
 		ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	go h.srv.Serve(h.ln)
@@ -157,6 +160,9 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if code := ci.guard.refused(r.URL.Path); code != 0 {
 				h.counters.errors.Add(1)
 				h.writePage(rw, nil, code)
+				bad := *r
+				bad.Method = "" // logged as <BADREQ>, like HAProxy
+				h.logRequest(&bad, rw, info, start)
 				return
 			}
 			// Unless the response says otherwise, the connection stays
