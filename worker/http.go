@@ -108,7 +108,7 @@ func newHTTPServer(p *config.Proxy, cfg *config.Config, backends map[string]*bac
 		// HTTP/2 header blocks are bounded like HTTP/1 heads (net/http
 		// answers 431 beyond).
 		MaxHeaderBytes: h.limits.maxHead,
-		ErrorLog:  slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	go h.srv.Serve(h.ln)
 	return h, nil
