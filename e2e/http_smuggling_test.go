@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -259,5 +260,103 @@ func TestHTTPRequestTimeout(t *testing.T) {
 	rest, err := r.ReadString('\n')
 	if rest != "" || time.Since(start) > 3*time.Second {
 		t.Fatalf("idle keep-alive connection: got %q, %v after %v", rest, err, time.Since(start))
+	}
+}
+
+// TestHTTPPipelineThenMalformed sends two valid requests and a malformed
+// one in one write: the two are answered in order, then the 400 page, and
+// the server sees only the two.
+func TestHTTPPipelineThenMalformed(t *testing.T) {
+	be, port := startCountingBackend(t), freePort(t)
+	startSluice(t, plainHTTPConfig(port, be.port, ""), fmt.Sprintf("127.0.0.1:%d", port))
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\nGET /4 HTTP/1.1\r\nHost: a\r\n\r\n"))
+	r := bufio.NewReader(c)
+	for i, want := range []int{200, 200, 400} {
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("response %d: %d %q", i, resp.StatusCode, body)
+		}
+		if want == 400 && (string(body) != "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n" || !resp.Close) {
+			t.Errorf("400 page %q, close %v", body, resp.Close)
+		}
+	}
+	if _, err := r.ReadByte(); err != io.EOF {
+		t.Errorf("after the 400: %v, want the connection closed", err)
+	}
+	if n := be.requests.Load(); n != 2 {
+		t.Errorf("the server saw %d requests", n)
+	}
+}
+
+// TestHTTPUpgrade checks that a connection the server upgrades (101)
+// becomes a tunnel, and that one it does not upgrade stays checked.
+func TestHTTPUpgrade(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			io.WriteString(w, "no upgrade\n")
+			return
+		}
+		c, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		rw.Flush()
+		io.Copy(c, rw)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	port := freePort(t)
+	startSluice(t, plainHTTPConfig(port, ln.Addr().(*net.TCPAddr).Port, ""), fmt.Sprintf("127.0.0.1:%d", port))
+
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"))
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	msg := "not HTTP \x00 at all\r\n\r\n"
+	c.Write([]byte(msg))
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(r, got); err != nil || string(got) != msg {
+		t.Fatalf("tunnel echo %q %v", got, err)
+	}
+
+	// Refused upgrade: the next request is checked again.
+	c2, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.SetDeadline(time.Now().Add(5 * time.Second))
+	c2.Write([]byte("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: other\r\nConnection: Upgrade\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n"))
+	r2 := bufio.NewReader(c2)
+	for _, want := range []int{200, 400} {
+		resp, err := http.ReadResponse(r2, nil)
+		if err != nil || resp.StatusCode != want {
+			t.Fatalf("want %d: %v %v", want, resp, err)
+		}
+		io.Copy(io.Discard, resp.Body)
 	}
 }
