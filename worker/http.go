@@ -165,9 +165,11 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				h.logRequest(&bad, rw, info, start)
 				return
 			}
-			// Unless the response says otherwise, the connection stays
-			// HTTP after a request with Upgrade.
-			defer ci.guard.upgraded(false)
+			if r.Header.Get("Upgrade") != "" {
+				// Unless the response says otherwise (101), the
+				// connection stays HTTP after a request with Upgrade.
+				defer ci.guard.upgraded(false)
+			}
 		}
 	}
 	r, hb, reply := h.applyRequestRules(r, info)
