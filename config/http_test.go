@@ -42,6 +42,8 @@ func TestHTTPKeywords(t *testing.T) {
 		{name: "rules in tcp mode", cfg: "frontend f\n    bind :81\n    http-request deny\n    http-response deny\n    default_backend l\n" + lst, errs: []string{
 			"t.cfg:3: frontend 'f': 'http-request' rules need 'mode http'",
 			"t.cfg:4: frontend 'f': 'http-response' rules need 'mode http'"}},
+		{name: "tcp frontend, backend with rules", cfg: "frontend f\n    bind :81\n    default_backend b\nbackend b\n    mode http\n    http-request deny\n    server s 127.0.0.1:80\n" + lst, errs: []string{
+			"t.cfg:3: tcp frontend 'f' cannot use backend 'b' in its default_backend: the backend's http-request/http-response rules would never run (see 'mode')"}},
 		{name: "errorfile", cfg: "defaults\n    mode http\n    errorfile 503 " + page + "\n" + lst},
 		{name: "errorfile code", cfg: "defaults\n    errorfile 418 " + page + "\n" + lst, errs: []string{
 			"t.cfg:2: 'errorfile 418': status code not handled (supported: 200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504)"}},
