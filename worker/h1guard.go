@@ -44,7 +44,6 @@ type h1guard struct {
 	requests int
 	headAt   time.Time // when the head being read started
 	err      error     // returned once buf is drained, in guardBroken
-	tmp      []byte
 
 	// The fields above belong to the goroutine calling Read; those below
 	// are shared with the handler and with net/http's deadline calls.
@@ -78,7 +77,6 @@ func newH1Guard(c net.Conn, lim h1Limits, first, request, body time.Duration, lo
 		Conn: c, lim: lim, first: first, request: request, body: body, log: log,
 		started:    time.Now(),
 		rejectPath: "/.sluice-refused/" + hex.EncodeToString(token[:]),
-		tmp:        make([]byte, 16<<10),
 		wake:       make(chan struct{}),
 	}
 }
@@ -124,10 +122,19 @@ func (g *h1guard) Read(p []byte) (int, error) {
 	}
 }
 
+// Reads from the connection ask for readSize bytes, and at least minRead.
+const (
+	readSize = 16 << 10
+	minRead  = 4 << 10
+)
+
 // consume drops n returned bytes from the front of buf.
 func (g *h1guard) consume(n int) {
 	copy(g.buf, g.buf[n:])
 	g.buf = g.buf[:len(g.buf)-n]
+	if len(g.buf) == 0 && cap(g.buf) > 2*readSize {
+		g.buf = nil // grown for a large head: do not keep it
+	}
 	g.rel -= n
 	g.pos -= n
 	g.reqStart = max(g.reqStart-n, 0)
@@ -240,12 +247,17 @@ func (g *h1guard) fill() error {
 	// An error here (a connection already closed) shows in the Read.
 	g.Conn.SetReadDeadline(earliest(g.outer, own))
 	g.mu.Unlock()
-	n, err := g.Conn.Read(g.tmp)
+	// Read into buf's spare room (one buffer per connection, like
+	// HAProxy's tune.bufsize).
+	if cap(g.buf)-len(g.buf) < minRead {
+		g.buf = append(make([]byte, 0, len(g.buf)+readSize), g.buf...)
+	}
+	n, err := g.Conn.Read(g.buf[len(g.buf):cap(g.buf)])
 	if n > 0 {
 		if g.state == guardHead && len(g.buf) == g.reqStart {
 			g.headAt = time.Now()
 		}
-		g.buf = append(g.buf, g.tmp[:n]...)
+		g.buf = g.buf[:len(g.buf)+n]
 		g.parse()
 	}
 	if err == nil {
