@@ -220,6 +220,9 @@ defaults
 frontend f
     bind 127.0.0.1:%[1]d ssl crt %[2]s alpn h2,http/1.1
     bind 127.0.0.1:%[3]d
+    option forwardfor
+    http-request set-header X-TLS %%[ssl_fc]
+    http-request set-header X-SNI %%[ssl_fc_sni]
     use_backend h2 if { path_beg /h2 }
     default_backend web
 backend web
@@ -229,13 +232,31 @@ backend h2
 `, port, cert, clear, be.port, h2be.port), fmt.Sprintf("127.0.0.1:%d", port))
 	waitTCP(t, clear)
 
-	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
+	// HTTP/1.1 and HTTP/2 over TLS both see the TLS fetches.
+	h1 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"},
+		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "localhost"}, ForceAttemptHTTP2: true}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	resp, body := getResp(t, client, "GET", fmt.Sprintf("https://127.0.0.1:%d/x", port), nil)
-	if resp.StatusCode != 200 || resp.ProtoMajor != 2 || !strings.Contains(body, "path=/x") {
-		t.Fatalf("Go client over TLS: %s %d %q", resp.Proto, resp.StatusCode, body)
+	for _, c := range []struct {
+		client *http.Client
+		major  int
+	}{{h1, 1}, {client, 2}} {
+		resp, body := getResp(t, c.client, "GET", fmt.Sprintf("https://127.0.0.1:%d/x", port), nil)
+		if resp.StatusCode != 200 || resp.ProtoMajor != c.major || !strings.Contains(body, "path=/x") {
+			t.Fatalf("Go client over TLS: %s %d %q", resp.Proto, resp.StatusCode, body)
+		}
+		h := be.last.Load().(http.Header)
+		if h.Get("X-Tls") != "1" || h.Get("X-Sni") != "localhost" || h.Get("X-Forwarded-Proto") != "https" {
+			t.Errorf("HTTP/%d over TLS: the server saw %v", c.major, h)
+		}
 	}
-	resp, body = getResp(t, client, "GET", fmt.Sprintf("https://127.0.0.1:%d/h2/y", port), nil)
+	resp, _ := getResp(t, &http.Client{Timeout: 10 * time.Second}, "GET", fmt.Sprintf("http://127.0.0.1:%d/x", clear), nil)
+	if h := be.last.Load().(http.Header); resp.StatusCode != 200 || h.Get("X-Tls") != "0" || h.Get("X-Forwarded-Proto") != "http" {
+		t.Errorf("clear HTTP/1.1: the server saw %v", h)
+	}
+	resp, body := getResp(t, client, "GET", fmt.Sprintf("https://127.0.0.1:%d/h2/y", port), nil)
 	if resp.StatusCode != 200 || !strings.Contains(body, "server proto HTTP/2.0") {
 		t.Fatalf("proto h2 server: %d %q", resp.StatusCode, body)
 	}

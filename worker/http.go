@@ -68,7 +68,10 @@ type requestInfo struct {
 
 // connInfo is what a client connection's requests share.
 type connInfo struct {
-	guard  *h1guard
+	guard *h1guard
+	// tls is the TLS state of a guarded connection: net/http sees the
+	// guard, not the *tls.Conn, so it cannot set Request.TLS itself.
+	tls    *stdtls.ConnectionState
 	served atomic.Int64
 }
 
@@ -102,6 +105,12 @@ func newHTTPServer(p *config.Proxy, cfg *config.Config, backends map[string]*bac
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			ci := &connInfo{}
 			ci.guard, _ = c.(*h1guard)
+			if ci.guard != nil {
+				if tc, ok := ci.guard.Conn.(*stdtls.Conn); ok {
+					cs := tc.ConnectionState()
+					ci.tls = &cs
+				}
+			}
 			return context.WithValue(ctx, connKey, ci)
 		},
 		Protocols: protocols,
@@ -156,6 +165,10 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := &requestInfo{}
 	if ci, ok := r.Context().Value(connKey).(*connInfo); ok {
 		info.guard, info.first = ci.guard, ci.served.Add(1) == 1
+		if r.TLS == nil && ci.tls != nil {
+			r = r.WithContext(r.Context()) // a copy, to set TLS on
+			r.TLS = ci.tls
+		}
 		if ci.guard != nil {
 			if code := ci.guard.refused(r.URL.Path); code != 0 {
 				h.counters.errors.Add(1)
