@@ -400,3 +400,46 @@ func TestHTTPErrorPagesMatchHAProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPBadChunkLater sends a chunked request whose bad chunk comes after
+// its head was forwarded: the request fails, the connection closes, and
+// the request hidden after the bad chunk never reaches the server.
+func TestHTTPBadChunkLater(t *testing.T) {
+	var hidden atomic.Int64
+	started := make(chan struct{}, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hidden" {
+			hidden.Add(1)
+		}
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		io.Copy(io.Discard, r.Body)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	port := freePort(t)
+	startSluice(t, plainHTTPConfig(port, ln.Addr().(*net.TCPAddr).Port, ""), fmt.Sprintf("127.0.0.1:%d", port))
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"))
+	select { // the head reached the server before the bad chunk is sent
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request did not reach the server")
+	}
+	c.Write([]byte("zz\r\n\r\nGET /hidden HTTP/1.1\r\nHost: a\r\n\r\n"))
+	io.Copy(io.Discard, c) // whatever comes, until the connection closes
+	if n := hidden.Load(); n != 0 {
+		t.Fatalf("the hidden request reached the server %d times", n)
+	}
+}
