@@ -173,6 +173,26 @@ func (p *parser) httpReuse(s *stmt) error {
 	return fmt.Errorf("'http-reuse' expects 'never', 'safe', 'aggressive' or 'always', got '%s'", v)
 }
 
+// httpConnMode reads "option http-keep-alive", "option http-server-close"
+// and "option httpclose", with their "no" forms.
+func (p *parser) httpConnMode(s *stmt) error {
+	if err := noArg(s); err != nil {
+		return err
+	}
+	mode := map[string]string{
+		"option http-keep-alive":    "keep-alive",
+		"option http-server-close": "server-close",
+		"option httpclose":          "close",
+	}[s.name]
+	switch {
+	case !s.neg:
+		p.cur.HTTPConnMode = mode
+	case p.cur.HTTPConnMode == mode:
+		p.cur.HTTPConnMode = ""
+	}
+	return nil
+}
+
 // serverProto reads the server option "proto h2" (HTTP/2 to the server).
 func (p *parser) serverProto(s *stmt) error {
 	switch s.args[0] {

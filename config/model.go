@@ -170,6 +170,11 @@ type Proxy struct {
 	// HTTPReuse is "http-reuse": "never", "safe" (the default),
 	// "aggressive" or "always".
 	HTTPReuse string `json:"http_reuse,omitempty"`
+	// HTTPConnMode is the last of "option http-keep-alive" ("keep-alive"),
+	// "option http-server-close" ("server-close") and "option httpclose"
+	// ("close"); "" when none is set, which is keep-alive. A "no option"
+	// line goes back to "".
+	HTTPConnMode string `json:"http_conn_mode,omitempty"`
 
 	// LogGlobal is "log global": log to the global log targets.
 	LogGlobal bool        `json:"log_global"`

@@ -167,20 +167,25 @@ backend down
 }
 
 // TestHTTPKeepAliveAndReuse checks keep-alive on both sides: a client's
-// requests share one connection, and with http-reuse the server sees one
-// connection (safe, aggressive) or one per request (never).
+// requests share one connection (but with option httpclose), and the
+// server sees one connection (http-reuse safe, aggressive) or one per
+// request (http-reuse never, option http-server-close, option httpclose).
 func TestHTTPKeepAliveAndReuse(t *testing.T) {
 	for _, c := range []struct {
-		reuse string
-		conns func(n int64) bool
+		option      string
+		clientConns int64
+		conns       func(n int64) bool
 	}{
-		{"never", func(n int64) bool { return n == 10 }},
-		{"safe", func(n int64) bool { return n == 1 }},
-		{"aggressive", func(n int64) bool { return n == 1 }},
+		{"http-reuse never", 1, func(n int64) bool { return n == 10 }},
+		{"http-reuse safe", 1, func(n int64) bool { return n == 1 }},
+		{"http-reuse aggressive", 1, func(n int64) bool { return n == 1 }},
+		{"option http-keep-alive", 1, func(n int64) bool { return n == 1 }},
+		{"option http-server-close", 1, func(n int64) bool { return n == 10 }},
+		{"option httpclose", 10, func(n int64) bool { return n == 10 }},
 	} {
-		t.Run(c.reuse, func(t *testing.T) {
+		t.Run(c.option, func(t *testing.T) {
 			be, port := startCountingBackend(t), freePort(t)
-			startSluice(t, plainHTTPConfig(port, be.port, "    http-reuse "+c.reuse+"\n"), fmt.Sprintf("127.0.0.1:%d", port))
+			startSluice(t, plainHTTPConfig(port, be.port, "    "+c.option+"\n"), fmt.Sprintf("127.0.0.1:%d", port))
 			var dials atomic.Int64
 			d := &net.Dialer{}
 			tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -194,11 +199,11 @@ func TestHTTPKeepAliveAndReuse(t *testing.T) {
 					t.Fatalf("request %d: %d", i, resp.StatusCode)
 				}
 			}
-			if n := dials.Load(); n != 1 {
-				t.Errorf("the client opened %d connections for 10 requests", n)
+			if n := dials.Load(); n != c.clientConns {
+				t.Errorf("%s: the client opened %d connections for 10 requests", c.option, n)
 			}
 			if n := be.conns.Load(); !c.conns(n) {
-				t.Errorf("http-reuse %s: the server saw %d connections for 10 requests", c.reuse, n)
+				t.Errorf("%s: the server saw %d connections for 10 requests", c.option, n)
 			}
 		})
 	}

@@ -204,6 +204,7 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info.server, info.started = s, time.Now()
+	h.closeIfAsked(rw, hb)
 	ctx := context.WithValue(r.Context(), serverKey, s)
 	ctx = context.WithValue(ctx, infoKey, info)
 	hb.rp.ServeHTTP(rw, r.WithContext(ctx))

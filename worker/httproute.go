@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"time"
 
 	"github.com/sluicelb/sluice/backend"
@@ -61,7 +62,11 @@ type httpBackend struct {
 	// to "proto h2" servers.
 	pooled, fresh, h2 *http.Transport
 	reuse             string
-	rp                *httputil.ReverseProxy
+	// serverClose closes server connections after each response (option
+	// http-server-close or httpclose on the frontend or the backend),
+	// clientClose the client's too (option httpclose).
+	serverClose, clientClose bool
+	rp                       *httputil.ReverseProxy
 }
 
 // useRule is one "use_backend NAME if COND".
@@ -160,6 +165,10 @@ func (h *httpServer) newHTTPBackend(p *config.Proxy, be *backend.Backend, rules 
 	if hb.reuse == "" {
 		hb.reuse = "safe"
 	}
+	// As in HAProxy, the stricter mode of the two sides wins.
+	modes := []string{h.proxy.HTTPConnMode, p.HTTPConnMode}
+	hb.clientClose = slices.Contains(modes, "close")
+	hb.serverClose = hb.clientClose || slices.Contains(modes, "server-close")
 	dial := h.dialer(p.Timeouts)
 	mk := func(keepAlive bool) *http.Transport {
 		return &http.Transport{
@@ -193,6 +202,9 @@ func (h *httpServer) newHTTPBackend(p *config.Proxy, be *backend.Backend, rules 
 func (hb *httpBackend) RoundTrip(r *http.Request) (*http.Response, error) {
 	if s, ok := r.Context().Value(serverKey).(*backend.Server); ok && s.Config().Proto == "h2" {
 		return hb.h2.RoundTrip(r)
+	}
+	if hb.serverClose {
+		return hb.fresh.RoundTrip(r)
 	}
 	switch hb.reuse {
 	case "never":
@@ -276,6 +288,7 @@ func (h *httpServer) runRequestRules(t *httprules.Txn) (*httpBackend, *httprules
 // writeReply answers a deny or a redirect, with the backend's error pages
 // first, then the frontend's.
 func (h *httpServer) writeReply(w http.ResponseWriter, hb *httpBackend, reply *httprules.Reply) {
+	h.closeIfAsked(w, hb)
 	if reply.Location != "" {
 		writeRedirect(w, reply.Status, reply.Location)
 		return
@@ -289,6 +302,14 @@ func (h *httpServer) writePage(w http.ResponseWriter, hb *httpBackend, status in
 		return
 	}
 	writePage(w, status, h.routes.front.pages)
+}
+
+// closeIfAsked makes net/http close the client connection after this
+// response when option httpclose applies.
+func (h *httpServer) closeIfAsked(w http.ResponseWriter, hb *httpBackend) {
+	if (hb != nil && hb.clientClose) || (hb == nil && h.proxy.HTTPConnMode == "close") {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 func isDenied(err error) (int, bool) {
