@@ -180,9 +180,9 @@ func (p *parser) httpConnMode(s *stmt) error {
 		return err
 	}
 	mode := map[string]string{
-		"option http-keep-alive":    "keep-alive",
+		"option http-keep-alive":   "keep-alive",
 		"option http-server-close": "server-close",
-		"option httpclose":          "close",
+		"option httpclose":         "close",
 	}[s.name]
 	switch {
 	case !s.neg:
