@@ -3,6 +3,7 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -61,6 +62,20 @@ func (p *parser) httpRule(s *stmt, side httprules.Side, dst *[]RuleLine) error {
 		return err
 	}
 	*dst = append(*dst, RuleLine{Words: slices.Clone(s.args), Pos: s.pos})
+	return nil
+}
+
+// redirect reads the proxy keyword "redirect location|prefix|scheme ...
+// [if|unless COND]", the same as "http-request redirect" but run after
+// the http-request rules.
+func (p *parser) redirect(s *stmt) error {
+	words := append([]string{"redirect"}, s.args...)
+	if _, err := httprules.ParseRule(httprules.Request, words, p.cur.aclSet()); err != nil {
+		// The message names "http-request redirect": this line has no
+		// "http-request".
+		return errors.New(strings.TrimPrefix(err.Error(), "http-request "))
+	}
+	p.cur.Redirects = append(p.cur.Redirects, RuleLine{Words: words, Pos: s.pos})
 	return nil
 }
 

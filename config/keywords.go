@@ -71,6 +71,7 @@ var keywords = []keyword{
 	{name: "acl", in: inFrontend | inListen | inBackend, parse: (*parser).acl},
 	{name: "http-request", in: inFrontend | inListen | inBackend, parse: (*parser).httpRequest},
 	{name: "http-response", in: inFrontend | inListen | inBackend, parse: (*parser).httpResponse},
+	{name: "redirect", in: inFrontend | inListen | inBackend, parse: (*parser).redirect},
 	{name: "errorfile", in: inProxies, parse: (*parser).errorFile},
 	{name: "http-reuse", in: inBack, ignored: inFrontend, parse: (*parser).httpReuse},
 	{name: "option http-keep-alive", in: inProxies, neg: true, parse: (*parser).httpConnMode},

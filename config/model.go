@@ -164,6 +164,9 @@ type Proxy struct {
 	ACLs         []RuleLine `json:"acls,omitempty"`
 	HTTPRequest  []RuleLine `json:"http_request,omitempty"`
 	HTTPResponse []RuleLine `json:"http_response,omitempty"`
+	// Redirects are the proxy's "redirect" lines (the words after the
+	// keyword), which HAProxy runs after the http-request rules.
+	Redirects []RuleLine `json:"redirects,omitempty"`
 	// ErrorFiles are the "errorfile CODE PATH" pages by status: the
 	// file's content, a complete HTTP/1 response, read at load.
 	ErrorFiles map[int]string `json:"error_files,omitempty"`

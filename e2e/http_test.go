@@ -314,3 +314,36 @@ listen f
 	}
 	t.Logf("h2load:\n%s", out)
 }
+
+// TestHTTPRedirectKeywordMatchesHAProxy runs the proxy keyword "redirect"
+// beside http-request rules on Sluice and HAProxy: redirects run after
+// the http-request rules, even after an allow.
+func TestHTTPRedirectKeywordMatchesHAProxy(t *testing.T) {
+	rules := `    redirect prefix https://new.example code 301 if { path_beg /legacy }
+    http-request allow if { path /legacy/ok }
+    http-request deny if { path /legacy/deny }
+`
+	want := map[string]string{
+		"/legacy/x":    "301 https://new.example/legacy/x",
+		"/legacy/ok":   "301 https://new.example/legacy/ok",
+		"/legacy/deny": "403 ",
+		"/other":       "200 ",
+	}
+	be := startCountingBackend(t)
+	ports := map[string]int{"sluice": freePort(t)}
+	startSluice(t, plainHTTPConfig(ports["sluice"], be.port, rules), fmt.Sprintf("127.0.0.1:%d", ports["sluice"]))
+	if _, err := exec.LookPath("haproxy"); err == nil {
+		ports["haproxy"] = freePort(t)
+		startHAProxy(t, strings.Replace(plainHTTPConfig(ports["haproxy"], be.port, rules), "    nbproc 1\n", "    nbthread 1\n", 1))
+		waitTCP(t, ports["haproxy"])
+	}
+	c := noRedirect()
+	for who, port := range ports {
+		for path, w := range want {
+			resp, _ := getResp(t, c, "GET", fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
+			if got := fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("Location")); got != w {
+				t.Errorf("%s %s: %q, want %q", who, path, got, w)
+			}
+		}
+	}
+}

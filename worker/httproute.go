@@ -16,14 +16,25 @@ import (
 // proxyRules are the http-mode rules of one proxy, compiled from the words
 // the configuration kept (and already checked).
 type proxyRules struct {
-	acls  *httprules.ACLs
-	req   *httprules.RuleSet
-	resp  *httprules.RuleSet
-	pages errorPages
+	acls *httprules.ACLs
+	req  *httprules.RuleSet
+	// redirects are the "redirect" lines, run after req even when an
+	// "allow" ended it, as in HAProxy.
+	redirects *httprules.RuleSet
+	resp      *httprules.RuleSet
+	pages     errorPages
+}
+
+// request runs the http-request rules, then the redirect lines.
+func (r *proxyRules) request(t *httprules.Txn) *httprules.Reply {
+	if reply := r.req.Run(t); reply != nil {
+		return reply
+	}
+	return r.redirects.Run(t)
 }
 
 func compileRules(p *config.Proxy) (*proxyRules, error) {
-	r := &proxyRules{acls: httprules.NewACLs(), req: &httprules.RuleSet{}, resp: &httprules.RuleSet{}}
+	r := &proxyRules{acls: httprules.NewACLs(), req: &httprules.RuleSet{}, redirects: &httprules.RuleSet{}, resp: &httprules.RuleSet{}}
 	for _, l := range p.ACLs {
 		if err := r.acls.Add(l.Words); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", l.Pos.File, l.Pos.Line, err)
@@ -33,7 +44,7 @@ func compileRules(p *config.Proxy) (*proxyRules, error) {
 		lines []config.RuleLine
 		side  httprules.Side
 		set   *httprules.RuleSet
-	}{{p.HTTPRequest, httprules.Request, r.req}, {p.HTTPResponse, httprules.Response, r.resp}} {
+	}{{p.HTTPRequest, httprules.Request, r.req}, {p.Redirects, httprules.Request, r.redirects}, {p.HTTPResponse, httprules.Response, r.resp}} {
 		for _, l := range side.lines {
 			rule, err := httprules.ParseRule(side.side, l.Words, r.acls)
 			if err != nil {
@@ -146,6 +157,7 @@ func (rt *httpRoutes) hasRules() bool {
 			return true
 		}
 	}
+	// Redirects change nothing: they answer.
 	return false
 }
 
@@ -275,14 +287,14 @@ func (h *httpServer) modifyResponse(resp *http.Response) error {
 // backend and applies its rules. It returns the answer of a deny or a
 // redirect, if any.
 func (h *httpServer) runRequestRules(t *httprules.Txn) (*httpBackend, *httprules.Reply) {
-	if reply := h.routes.front.req.Run(t); reply != nil {
+	if reply := h.routes.front.request(t); reply != nil {
 		return nil, reply
 	}
 	hb := h.routes.pick(t)
 	if hb == nil || hb.rules == h.routes.front {
 		return hb, nil
 	}
-	return hb, hb.rules.req.Run(t)
+	return hb, hb.rules.request(t)
 }
 
 // writeReply answers a deny or a redirect, with the backend's error pages
