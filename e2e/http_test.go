@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -214,6 +215,13 @@ func TestHTTPKeepAliveAndReuse(t *testing.T) {
 // server with "proto h2".
 func TestHTTP2(t *testing.T) {
 	be, h2be, port, clear := startCountingBackend(t), startH2CBackend(t), freePort(t), freePort(t)
+	h2tlsServer := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "server proto %s over TLS %v\n", r.Proto, r.TLS != nil)
+	}))
+	h2tlsServer.EnableHTTP2 = true
+	h2tlsServer.StartTLS()
+	t.Cleanup(h2tlsServer.Close)
+	h2tls := h2tlsServer.Listener.Addr().(*net.TCPAddr).Port
 	cert := writeCert(t)
 	startSluice(t, fmt.Sprintf(`global
     nbproc 1
@@ -228,13 +236,16 @@ frontend f
     option forwardfor
     http-request set-header X-TLS %%[ssl_fc]
     http-request set-header X-SNI %%[ssl_fc_sni]
+    use_backend h2tls if { path_beg /h2tls }
     use_backend h2 if { path_beg /h2 }
     default_backend web
 backend web
     server w 127.0.0.1:%[4]d
 backend h2
     server s 127.0.0.1:%[5]d proto h2
-`, port, cert, clear, be.port, h2be.port), fmt.Sprintf("127.0.0.1:%d", port))
+backend h2tls
+    server s 127.0.0.1:%[6]d ssl verify none alpn h2 proto h2
+`, port, cert, clear, be.port, h2be.port, h2tls), fmt.Sprintf("127.0.0.1:%d", port))
 	waitTCP(t, clear)
 
 	// HTTP/1.1 and HTTP/2 over TLS both see the TLS fetches.
@@ -264,6 +275,10 @@ backend h2
 	resp, body := getResp(t, client, "GET", fmt.Sprintf("https://127.0.0.1:%d/h2/y", port), nil)
 	if resp.StatusCode != 200 || !strings.Contains(body, "server proto HTTP/2.0") {
 		t.Fatalf("proto h2 server: %d %q", resp.StatusCode, body)
+	}
+	resp, body = getResp(t, h1, "GET", fmt.Sprintf("https://127.0.0.1:%d/h2tls", port), nil)
+	if resp.StatusCode != 200 || body != "server proto HTTP/2.0 over TLS true\n" {
+		t.Fatalf("proto h2 ssl server: %d %q", resp.StatusCode, body)
 	}
 
 	if _, err := exec.LookPath("curl"); err != nil {
