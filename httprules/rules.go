@@ -13,6 +13,9 @@ import (
 type Reply struct {
 	Status   int
 	Location string // set for a redirect
+	// Serve, when set, writes the whole answer itself (an action of
+	// another package, such as a cache hit).
+	Serve func(w http.ResponseWriter, r *http.Request)
 }
 
 // Rule is one http-request or http-response line.
@@ -22,6 +25,13 @@ type Rule struct {
 	// do runs the action; a non-nil Reply ends the transaction's rules
 	// with that answer, stop ends the list without one ("allow").
 	do func(t *Txn) (reply *Reply, stop bool)
+}
+
+// NewRule makes a rule of an action implemented outside this package
+// (cache-use, cache-store): cond is the line's condition (ParseCond), do
+// the action, as for the actions here.
+func NewRule(action string, cond *Cond, do func(t *Txn) (reply *Reply, stop bool)) *Rule {
+	return &Rule{Action: action, cond: cond, do: do}
 }
 
 // RuleSet is one proxy's http-request or http-response rules, in order.

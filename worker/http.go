@@ -187,7 +187,7 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r, hb, reply := h.applyRequestRules(r, info)
 	if reply != nil {
-		h.writeReply(rw, hb, reply)
+		h.writeReply(rw, r, hb, reply)
 		h.logRequest(r, rw, info, start)
 		return
 	}
