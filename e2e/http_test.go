@@ -272,6 +272,20 @@ backend h2tls
 	if h := be.last.Load().(http.Header); resp.StatusCode != 200 || h.Get("X-Tls") != "0" || h.Get("X-Forwarded-Proto") != "http" {
 		t.Errorf("clear HTTP/1.1: the server saw %v", h)
 	}
+	// tune.http.maxhdr applies to HTTP/2 requests too: Go's client adds
+	// User-Agent and Accept-Encoding, and the authority counts as Host.
+	many := map[string]string{}
+	for i := 0; i < 98; i++ {
+		many[fmt.Sprintf("X-H%d", i)] = "v"
+	}
+	if resp, _ := getResp(t, client, "GET", fmt.Sprintf("https://127.0.0.1:%d/x", port), many); resp.StatusCode != 400 || resp.ProtoMajor != 2 {
+		t.Errorf("HTTP/2 request with 101 header fields: %s %d", resp.Proto, resp.StatusCode)
+	}
+	delete(many, "X-H0")
+	if resp, _ := getResp(t, client, "GET", fmt.Sprintf("https://127.0.0.1:%d/x", port), many); resp.StatusCode != 200 {
+		t.Errorf("HTTP/2 request with 100 header fields: %d", resp.StatusCode)
+	}
+
 	resp, body := getResp(t, client, "GET", fmt.Sprintf("https://127.0.0.1:%d/h2/y", port), nil)
 	if resp.StatusCode != 200 || !strings.Contains(body, "server proto HTTP/2.0") {
 		t.Fatalf("proto h2 server: %d %q", resp.StatusCode, body)

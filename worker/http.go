@@ -185,6 +185,14 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if r.ProtoMajor == 2 && tooManyHeaders(r, h.limits.maxHeaders) {
+		// The guard counts HTTP/1 header lines; HTTP/2 requests get the
+		// same limit here.
+		h.counters.errors.Add(1)
+		h.writePage(rw, nil, http.StatusBadRequest)
+		h.logRequest(r, rw, info, start)
+		return
+	}
 	r, hb, reply := h.applyRequestRules(r, info)
 	if reply != nil {
 		h.writeReply(rw, r, hb, reply)
@@ -210,6 +218,20 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hb.rp.ServeHTTP(rw, r.WithContext(ctx))
 	s.Release()
 	h.logRequest(r, rw, info, start)
+}
+
+// tooManyHeaders tells whether a request has more header fields than
+// tune.http.maxhdr allows (the request line, or HTTP/2 pseudo-headers,
+// counting as one, as in HAProxy).
+func tooManyHeaders(r *http.Request, maxHeaders int) bool {
+	n := 0
+	if r.Host != "" {
+		n++
+	}
+	for _, v := range r.Header {
+		n += len(v)
+	}
+	return n >= maxHeaders
 }
 
 // applyRequestRules runs the rules on a copy of the request whose headers
