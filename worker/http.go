@@ -64,6 +64,10 @@ type requestInfo struct {
 	txn      *httprules.Txn // what the rules read
 	guard    *h1guard       // nil for HTTP/2
 	first    bool           // the first request of its client connection
+	// term is the log's termination state of an answer Sluice made
+	// itself: "PR--" refused or denied, "cR--" request timeout, "LR--"
+	// redirect.
+	term string
 }
 
 // connInfo is what a client connection's requests share.
@@ -173,6 +177,10 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if code := ci.guard.refused(r.URL.Path); code != 0 {
 				h.counters.errors.Add(1)
 				h.writePage(rw, nil, code)
+				info.term = "PR--"
+				if code == http.StatusRequestTimeout {
+					info.term = "cR--"
+				}
 				bad := *r
 				bad.Method = "" // logged as <BADREQ>, like HAProxy
 				h.logRequest(&bad, rw, info, start)
@@ -190,11 +198,16 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// same limit here.
 		h.counters.errors.Add(1)
 		h.writePage(rw, nil, http.StatusBadRequest)
+		info.term = "PR--"
 		h.logRequest(r, rw, info, start)
 		return
 	}
 	r, hb, reply := h.applyRequestRules(r, info)
 	if reply != nil {
+		info.term = "PR--"
+		if reply.Location != "" {
+			info.term = "LR--"
+		}
 		h.writeReply(rw, r, hb, reply)
 		h.logRequest(r, rw, info, start)
 		return
