@@ -169,20 +169,22 @@ backend down
 
 // TestHTTPKeepAliveAndReuse checks keep-alive on both sides: a client's
 // requests share one connection (but with option httpclose), and the
-// server sees one connection (http-reuse safe, aggressive) or one per
-// request (http-reuse never, option http-server-close, option httpclose).
+// server sees one connection for both clients (http-reuse safe,
+// aggressive), one per client (http-reuse never) or one per request
+// (option http-server-close, option httpclose).
 func TestHTTPKeepAliveAndReuse(t *testing.T) {
+	// Two clients one after the other, 10 requests each.
 	for _, c := range []struct {
 		option      string
 		clientConns int64
 		conns       func(n int64) bool
 	}{
-		{"http-reuse never", 1, func(n int64) bool { return n == 10 }},
-		{"http-reuse safe", 1, func(n int64) bool { return n == 1 }},
-		{"http-reuse aggressive", 1, func(n int64) bool { return n == 1 }},
-		{"option http-keep-alive", 1, func(n int64) bool { return n == 1 }},
-		{"option http-server-close", 1, func(n int64) bool { return n == 10 }},
-		{"option httpclose", 10, func(n int64) bool { return n == 10 }},
+		{"http-reuse never", 2, func(n int64) bool { return n == 2 }},
+		{"http-reuse safe", 2, func(n int64) bool { return n == 1 }},
+		{"http-reuse aggressive", 2, func(n int64) bool { return n == 1 }},
+		{"option http-keep-alive", 2, func(n int64) bool { return n == 1 }},
+		{"option http-server-close", 2, func(n int64) bool { return n == 20 }},
+		{"option httpclose", 20, func(n int64) bool { return n == 20 }},
 	} {
 		t.Run(c.option, func(t *testing.T) {
 			be, port := startCountingBackend(t), freePort(t)
@@ -194,17 +196,20 @@ func TestHTTPKeepAliveAndReuse(t *testing.T) {
 				return d.DialContext(ctx, network, addr)
 			}}
 			client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-			for i := 0; i < 10; i++ {
+			for i := 0; i < 20; i++ {
+				if i == 10 {
+					tr.CloseIdleConnections() // the second client
+				}
 				resp, _ := getResp(t, client, "GET", fmt.Sprintf("http://127.0.0.1:%d/%d", port, i), nil)
 				if resp.StatusCode != 200 {
 					t.Fatalf("request %d: %d", i, resp.StatusCode)
 				}
 			}
 			if n := dials.Load(); n != c.clientConns {
-				t.Errorf("%s: the client opened %d connections for 10 requests", c.option, n)
+				t.Errorf("%s: the clients opened %d connections for 20 requests", c.option, n)
 			}
 			if n := be.conns.Load(); !c.conns(n) {
-				t.Errorf("%s: the server saw %d connections for 10 requests", c.option, n)
+				t.Errorf("%s: the server saw %d connections for 20 requests", c.option, n)
 			}
 		})
 	}

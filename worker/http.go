@@ -42,6 +42,7 @@ type httpServer struct {
 	// read of a request body (timeout client).
 	firstHead, nextHead, body time.Duration
 	ended                     sync.Map // net.Conn -> func(), called when the connection closes
+	conns                     sync.Map // net.Conn -> *connInfo
 }
 
 type ctxKey int
@@ -77,6 +78,33 @@ type connInfo struct {
 	// guard, not the *tls.Conn, so it cannot set Request.TLS itself.
 	tls    *stdtls.ConnectionState
 	served atomic.Int64
+
+	mu      sync.Mutex
+	private map[*httpBackend]*http.Transport // http-reuse never
+}
+
+// transport returns the connection's own transport to hb's servers.
+func (ci *connInfo) transport(hb *httpBackend) *http.Transport {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	t, ok := ci.private[hb]
+	if !ok {
+		if ci.private == nil {
+			ci.private = make(map[*httpBackend]*http.Transport)
+		}
+		t = hb.private()
+		ci.private[hb] = t
+	}
+	return t
+}
+
+// close closes the server connections of the client connection.
+func (ci *connInfo) close() {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	for _, t := range ci.private {
+		t.CloseIdleConnections()
+	}
 }
 
 func newHTTPServer(p *config.Proxy, cfg *config.Config, backends map[string]*backend.Backend, alog *accesslog.Logger, counters *frontendCounters, log *slog.Logger) (*httpServer, error) {
@@ -108,6 +136,7 @@ func newHTTPServer(p *config.Proxy, cfg *config.Config, backends map[string]*bac
 		ConnState:   h.connState,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			ci := &connInfo{}
+			h.conns.Store(c, ci)
 			ci.guard, _ = c.(*h1guard)
 			if ci.guard != nil {
 				if tc, ok := ci.guard.Conn.(*stdtls.Conn); ok {
@@ -145,6 +174,9 @@ func (h *httpServer) serve(c net.Conn, done func()) {
 func (h *httpServer) connState(c net.Conn, s http.ConnState) {
 	if s != http.StateClosed && s != http.StateHijacked {
 		return
+	}
+	if ci, ok := h.conns.LoadAndDelete(c); ok {
+		ci.(*connInfo).close()
 	}
 	if done, ok := h.ended.LoadAndDelete(c); ok {
 		done.(func())()

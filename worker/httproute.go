@@ -87,7 +87,10 @@ type httpBackend struct {
 	// with http-reuse safe when it cannot be retried); h2 speaks HTTP/2
 	// to "proto h2" servers.
 	pooled, fresh, h2 *http.Transport
-	reuse             string
+	// private makes the transport of one client connection with
+	// http-reuse never: its server connections serve no other client.
+	private func() *http.Transport
+	reuse   string
 	// serverClose closes server connections after each response (option
 	// http-server-close or httpclose on the frontend or the backend),
 	// clientClose the client's too (option httpclose).
@@ -207,6 +210,11 @@ func (h *httpServer) newHTTPBackend(p *config.Proxy, be *backend.Backend, rules 
 			DisableKeepAlives:     !keepAlive,
 		}
 	}
+	hb.private = func() *http.Transport {
+		t := mk(true)
+		t.MaxIdleConnsPerHost = 4
+		return t
+	}
 	hb.pooled, hb.fresh = mk(hb.reuse != "never"), mk(false)
 	hb.h2 = mk(hb.reuse != "never")
 	// The dial host of a "proto h2" server is always "http": HTTP/2 with
@@ -235,6 +243,11 @@ func (hb *httpBackend) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	switch hb.reuse {
 	case "never":
+		// A server connection belongs to one client connection, which
+		// reuses it for its next requests, as in HAProxy.
+		if ci, ok := r.Context().Value(connKey).(*connInfo); ok {
+			return ci.transport(hb).RoundTrip(r)
+		}
 		return hb.fresh.RoundTrip(r)
 	case "safe":
 		// HAProxy's "safe": the first request of a client connection
