@@ -35,9 +35,9 @@ func TestHTTPKeywords(t *testing.T) {
 		{name: "ACL used before its line", cfg: httpFront + "    http-request deny if a\n    acl a path /\n" + lst, errs: []string{
 			"t.cfg:6: http-request deny: no such ACL: 'a' (declare it with an 'acl' line before its first use)"}},
 		{name: "unsupported action", cfg: httpFront + "    http-request set-var(txn.a) str(b)\n" + lst, errs: []string{
-			"t.cfg:6: 'http-request': unknown action 'set-var(txn.a)' (supported: add-header, allow, del-header, deny, redirect, set-header, set-path)"}},
+			"t.cfg:6: 'http-request': unknown action 'set-var(txn.a)' (supported: add-header, allow, del-header, deny, redirect, return, set-header, set-path)"}},
 		{name: "named unsupported action", cfg: httpFront + "    http-request tarpit\n" + lst, errs: []string{
-			"t.cfg:6: 'http-request tarpit' is not supported (supported: add-header, allow, del-header, deny, redirect, set-header, set-path)"}},
+			"t.cfg:6: 'http-request tarpit' is not supported (supported: add-header, allow, del-header, deny, redirect, return, set-header, set-path)"}},
 		{name: "cache-use without cache", cfg: httpFront + "    http-request cache-use c\n" + lst, errs: []string{
 			"t.cfg:6: 'http-request cache-use': unknown cache 'c'"}},
 		{name: "bad acl", cfg: httpFront + "    acl a src 1.2.3\n" + lst, errs: []string{

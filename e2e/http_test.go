@@ -350,18 +350,22 @@ listen f
 }
 
 // TestHTTPRedirectKeywordMatchesHAProxy runs the proxy keyword "redirect"
-// beside http-request rules on Sluice and HAProxy: redirects run after
-// the http-request rules, even after an allow.
+// beside http-request rules (and "return") on Sluice and HAProxy:
+// redirects run after the http-request rules, even after an allow.
 func TestHTTPRedirectKeywordMatchesHAProxy(t *testing.T) {
 	rules := `    redirect prefix https://new.example code 301 if { path_beg /legacy }
     http-request allow if { path /legacy/ok }
     http-request deny if { path /legacy/deny }
+    http-request return status 200 content-type text/plain string ok hdr X-A b if { path /health }
+    http-request return status 404 if { path /nothing }
 `
 	want := map[string]string{
 		"/legacy/x":    "301 https://new.example/legacy/x",
 		"/legacy/ok":   "301 https://new.example/legacy/ok",
 		"/legacy/deny": "403 ",
 		"/other":       "200 ",
+		"/health":      "200  text/plain b \"ok\"",
+		"/nothing":     "404  ",
 	}
 	be := startCountingBackend(t)
 	ports := map[string]int{"sluice": freePort(t)}
@@ -374,8 +378,15 @@ func TestHTTPRedirectKeywordMatchesHAProxy(t *testing.T) {
 	c := noRedirect()
 	for who, port := range ports {
 		for path, w := range want {
-			resp, _ := getResp(t, c, "GET", fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
-			if got := fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("Location")); got != w {
+			resp, body := getResp(t, c, "GET", fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
+			got := fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("Location"))
+			if strings.Contains(w, "\"") || w == "404  " {
+				got += fmt.Sprintf(" %s", resp.Header.Get("Content-Type"))
+				if w != "404  " {
+					got += fmt.Sprintf(" %s %q", resp.Header.Get("X-A"), body)
+				}
+			}
+			if got != w {
 				t.Errorf("%s %s: %q, want %q", who, path, got, w)
 			}
 		}

@@ -236,9 +236,9 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r, hb, reply := h.applyRequestRules(r, info)
 	if reply != nil {
-		info.term = "PR--"
-		if reply.Location != "" {
-			info.term = "LR--"
+		info.term = "PR--" // denied
+		if reply.Location != "" || reply.Serve != nil {
+			info.term = "LR--" // redirect or return
 		}
 		h.writeReply(rw, r, hb, reply)
 		h.logRequest(r, rw, info, start)
