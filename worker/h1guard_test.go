@@ -316,3 +316,20 @@ func FuzzGuard(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseHead is the guard's cost for a typical browser request
+// head.
+func BenchmarkParseHead(b *testing.B) {
+	head := []byte("GET /static/app.js?v=3 HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/120.0\r\n" +
+		"Accept: */*\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\nReferer: https://www.example.com/\r\n" +
+		"Cookie: session=0123456789abcdef; theme=dark\r\nConnection: keep-alive\r\n\r\n")
+	b.SetBytes(int64(len(head)))
+	for b.Loop() {
+		if end := headEnd(head); end != len(head) {
+			b.Fatal(end)
+		}
+		if _, err := parseHead(head, testLimits); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
