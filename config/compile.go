@@ -300,7 +300,7 @@ func (p *parser) checkReferences() map[*proxyDraft][]*proxyDraft {
 				p.errorf(ref.Pos, "%s: %s '%s': no such backend%s", d.label(), kw, ref.Backend, didYouMean(ref.Backend, backendNames))
 			case d.Mode == ModeHTTP && t.Mode == ModeTCP:
 				p.errorf(ref.Pos, "http %s cannot use tcp %s in its %s (see 'mode')", d.label(), t.label(), kw)
-			case d.Mode == ModeTCP && len(t.HTTPRequest)+len(t.HTTPResponse) > 0:
+			case d.Mode == ModeTCP && len(t.HTTPRequest)+len(t.HTTPResponse)+len(t.Redirects) > 0:
 				p.errorf(ref.Pos, "tcp %s cannot use %s in its %s: the backend's http-request/http-response rules would never run (see 'mode')", d.label(), t.label(), kw)
 			default:
 				targets[d] = append(targets[d], t)
@@ -335,6 +335,9 @@ func (p *parser) checkHTTPOnly(d *proxyDraft) {
 	}
 	for _, r := range d.HTTPResponse {
 		p.errorf(r.Pos, "%s: 'http-response' rules need 'mode http'", d.label())
+	}
+	for _, r := range d.Redirects {
+		p.errorf(r.Pos, "%s: 'redirect' rules need 'mode http'", d.label())
 	}
 	for _, u := range d.UseBackends {
 		if len(u.Cond) > 0 {

@@ -3,6 +3,7 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -53,6 +54,20 @@ func (p *parser) httpRule(s *stmt, side httprules.Side, dst *[]RuleLine) error {
 		return err
 	}
 	*dst = append(*dst, RuleLine{Words: slices.Clone(s.args), Pos: s.pos})
+	return nil
+}
+
+// redirect reads the proxy keyword "redirect location|prefix|scheme ...
+// [if|unless COND]", the same as "http-request redirect" but run after
+// the http-request rules.
+func (p *parser) redirect(s *stmt) error {
+	words := append([]string{"redirect"}, s.args...)
+	if _, err := httprules.ParseRule(httprules.Request, words, p.cur.aclSet()); err != nil {
+		// The message names "http-request redirect": this line has no
+		// "http-request".
+		return errors.New(strings.TrimPrefix(err.Error(), "http-request "))
+	}
+	p.cur.Redirects = append(p.cur.Redirects, RuleLine{Words: words, Pos: s.pos})
 	return nil
 }
 
@@ -153,6 +168,26 @@ func (p *parser) httpReuse(s *stmt) error {
 		return nil
 	}
 	return fmt.Errorf("'http-reuse' expects 'never', 'safe', 'aggressive' or 'always', got '%s'", v)
+}
+
+// httpConnMode reads "option http-keep-alive", "option http-server-close"
+// and "option httpclose", with their "no" forms.
+func (p *parser) httpConnMode(s *stmt) error {
+	if err := noArg(s); err != nil {
+		return err
+	}
+	mode := map[string]string{
+		"option http-keep-alive":   "keep-alive",
+		"option http-server-close": "server-close",
+		"option httpclose":         "close",
+	}[s.name]
+	switch {
+	case !s.neg:
+		p.cur.HTTPConnMode = mode
+	case p.cur.HTTPConnMode == mode:
+		p.cur.HTTPConnMode = ""
+	}
+	return nil
 }
 
 // serverProto reads the server option "proto h2" (HTTP/2 to the server).

@@ -25,6 +25,9 @@ func TestHTTPKeywords(t *testing.T) {
 			"    http-request redirect scheme https code 301 unless { ssl_fc }\n" +
 			"    http-response del-header Server\n" +
 			"    use_backend l if api || { hdr(host) -i a.example }\n" + lst},
+		{name: "redirect keyword", cfg: httpFront + "    redirect scheme https code 301 if !{ ssl_fc }\n    redirect location /x\n" + lst},
+		{name: "redirect keyword bad", cfg: httpFront + "    redirect scheme\n" + lst, errs: []string{
+			"t.cfg:6: redirect: expects 'location', 'prefix' or 'scheme' and a value"}},
 		{name: "acl in defaults", cfg: "defaults\n    acl a path /\n" + lst, errs: []string{"t.cfg:2: 'acl' not allowed in 'defaults' section"}},
 		{name: "http-request in defaults", cfg: "defaults\n    http-request deny\n" + lst, errs: []string{"t.cfg:2: 'http-request' not allowed in 'defaults' section"}},
 		{name: "unknown ACL", cfg: httpFront + "    http-request deny if nope\n" + lst, errs: []string{
@@ -32,9 +35,9 @@ func TestHTTPKeywords(t *testing.T) {
 		{name: "ACL used before its line", cfg: httpFront + "    http-request deny if a\n    acl a path /\n" + lst, errs: []string{
 			"t.cfg:6: http-request deny: no such ACL: 'a' (declare it with an 'acl' line before its first use)"}},
 		{name: "unsupported action", cfg: httpFront + "    http-request set-var(txn.a) str(b)\n" + lst, errs: []string{
-			"t.cfg:6: 'http-request': unknown action 'set-var(txn.a)' (supported: add-header, allow, del-header, deny, redirect, set-header, set-path)"}},
+			"t.cfg:6: 'http-request': unknown action 'set-var(txn.a)' (supported: add-header, allow, del-header, deny, redirect, return, set-header, set-path)"}},
 		{name: "named unsupported action", cfg: httpFront + "    http-request tarpit\n" + lst, errs: []string{
-			"t.cfg:6: 'http-request tarpit' is not supported (supported: add-header, allow, del-header, deny, redirect, set-header, set-path)"}},
+			"t.cfg:6: 'http-request tarpit' is not supported (supported: add-header, allow, del-header, deny, redirect, return, set-header, set-path)"}},
 		{name: "cache-use without cache", cfg: httpFront + "    http-request cache-use c\n" + lst, errs: []string{
 			"t.cfg:6: frontend 'f': 'http-request cache-use' names no cache section 'c'"}},
 		{name: "bad acl", cfg: httpFront + "    acl a src 1.2.3\n" + lst, errs: []string{
@@ -54,6 +57,9 @@ func TestHTTPKeywords(t *testing.T) {
 		{name: "http-reuse", cfg: "defaults\n    http-reuse always\n" + lst},
 		{name: "http-reuse bad", cfg: "defaults\n    http-reuse sometimes\n" + lst, errs: []string{
 			"t.cfg:2: 'http-reuse' expects 'never', 'safe', 'aggressive' or 'always', got 'sometimes'"}},
+		{name: "connection options", cfg: "defaults\n    option httpclose\n    no option httpclose\n    option http-server-close\n    option http-keep-alive\n" + lst},
+		{name: "connection option argument", cfg: "defaults\n    option httpclose now\n" + lst, errs: []string{
+			"t.cfg:2: 'option httpclose' takes no argument (got 'now')"}},
 		{name: "proto h2", cfg: "backend b\n    server s 127.0.0.1:80 proto h2\n" + lst},
 		{name: "proto bad", cfg: "backend b\n    server s 127.0.0.1:80 proto fcgi\n" + lst, errs: []string{
 			"t.cfg:2: server 's': 'proto fcgi' is not supported (supported: h2, h1)"}},
@@ -69,7 +75,7 @@ func TestHTTPValues(t *testing.T) {
 	os.WriteFile(page, []byte(raw), 0o644)
 	cfg, _, err := load("global\n    tune.http.maxhdr 50\ndefaults\n    mode http\n    errorfile 503 " + page + "\n" +
 		"frontend f\n    bind :81\n    acl a path /a\n    http-request deny if a\n    http-response set-header X y\n" +
-		"    use_backend b if a\n    default_backend b\nbackend b\n    http-reuse never\n    server s 127.0.0.1:80 proto h2\n")
+		"    use_backend b if a\n    default_backend b\nbackend b\n    http-reuse never\n    option http-server-close\n    server s 127.0.0.1:80 proto h2\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +94,9 @@ func TestHTTPValues(t *testing.T) {
 	}
 	if f.ErrorFiles[503] != raw || b.ErrorFiles[503] != raw {
 		t.Errorf("ErrorFiles %v %v", f.ErrorFiles, b.ErrorFiles)
+	}
+	if f.HTTPConnMode != "" || b.HTTPConnMode != "server-close" {
+		t.Errorf("HTTPConnMode %q %q", f.HTTPConnMode, b.HTTPConnMode)
 	}
 	if b.HTTPReuse != "never" || b.Servers[0].Proto != "h2" {
 		t.Errorf("HTTPReuse %q Proto %q", b.HTTPReuse, b.Servers[0].Proto)

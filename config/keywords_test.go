@@ -373,7 +373,7 @@ backend b
 		{name: "disabled with argument", cfg: "defaults\n    disabled now\n" + lst, errs: []string{"t.cfg:2: 'disabled' takes no argument (got 'now')"}},
 		{name: "id zero", cfg: "listen x\n    id 0\n    bind :80\n    server s 127.0.0.1:80\n", errs: []string{"t.cfg:2: 'id' must be at least 1, got 0"}},
 		{name: "id in defaults", cfg: "defaults\n    id 3\n" + lst, errs: []string{"t.cfg:2: 'id' not allowed in 'defaults' section"}},
-		{name: "option alone", cfg: "defaults\n    option\n" + lst, errs: []string{"t.cfg:2: 'option' expects one of: forwardfor, httplog, redispatch, tcplog"}},
+		{name: "option alone", cfg: "defaults\n    option\n" + lst, errs: []string{"t.cfg:2: 'option' expects one of: forwardfor, http-keep-alive, http-server-close, httpclose, httplog, redispatch, tcplog"}},
 		{name: "option unknown", cfg: "defaults\n    option redispach\n" + lst, errs: []string{
 			"t.cfg:2: unknown keyword 'option redispach' in 'defaults' section (did you mean 'option redispatch'?)"}},
 		{name: "option unsupported", cfg: "defaults\n    option httpchk GET /\n" + lst, errs: []string{"t.cfg:2: 'option httpchk' is not supported"}},

@@ -176,12 +176,20 @@ type Proxy struct {
 	ACLs         []RuleLine `json:"acls,omitempty"`
 	HTTPRequest  []RuleLine `json:"http_request,omitempty"`
 	HTTPResponse []RuleLine `json:"http_response,omitempty"`
+	// Redirects are the proxy's "redirect" lines (the words after the
+	// keyword), which HAProxy runs after the http-request rules.
+	Redirects []RuleLine `json:"redirects,omitempty"`
 	// ErrorFiles are the "errorfile CODE PATH" pages by status: the
 	// file's content, a complete HTTP/1 response, read at load.
 	ErrorFiles map[int]string `json:"error_files,omitempty"`
 	// HTTPReuse is "http-reuse": "never", "safe" (the default),
 	// "aggressive" or "always".
 	HTTPReuse string `json:"http_reuse,omitempty"`
+	// HTTPConnMode is the last of "option http-keep-alive" ("keep-alive"),
+	// "option http-server-close" ("server-close") and "option httpclose"
+	// ("close"); "" when none is set, which is keep-alive. A "no option"
+	// line goes back to "".
+	HTTPConnMode string `json:"http_conn_mode,omitempty"`
 
 	// LogGlobal is "log global": log to the global log targets.
 	LogGlobal bool        `json:"log_global"`

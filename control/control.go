@@ -188,6 +188,9 @@ func (c *Conn) fill() error {
 			}
 		}
 	}
+	if n < 0 {
+		n = 0 // a failed read (a child killed) reports -1 with its error
+	}
 	c.buf = append(c.buf, chunk[:n]...)
 	if n == 0 && err == nil {
 		return io.EOF

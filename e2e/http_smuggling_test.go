@@ -360,3 +360,86 @@ func TestHTTPUpgrade(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 	}
 }
+
+// TestHTTPErrorPagesMatchHAProxy asks Sluice and HAProxy for the same
+// error pages (deny with deny_status) and compares status, headers and
+// body.
+func TestHTTPErrorPagesMatchHAProxy(t *testing.T) {
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		t.Skip("haproxy is not installed")
+	}
+	codes := []int{400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504}
+	var rules strings.Builder
+	for _, c := range codes {
+		fmt.Fprintf(&rules, "    http-request deny deny_status %d if { path /%d }\n", c, c)
+	}
+	be := startCountingBackend(t)
+	sluicePort, haproxyPort := freePort(t), freePort(t)
+	startSluice(t, plainHTTPConfig(sluicePort, be.port, rules.String()), fmt.Sprintf("127.0.0.1:%d", sluicePort))
+	startHAProxy(t, strings.Replace(plainHTTPConfig(haproxyPort, be.port, rules.String()), "    nbproc 1\n", "    nbthread 1\n", 1))
+	waitTCP(t, haproxyPort)
+	fetch := func(port, code int) (int, http.Header, string) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/%d", port, code))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	for _, c := range codes {
+		ss, sh, sb := fetch(sluicePort, c)
+		hs, hh, hb := fetch(haproxyPort, c)
+		if ss != hs || sb != hb {
+			t.Errorf("%d: sluice %d %q, haproxy %d %q", c, ss, sb, hs, hb)
+		}
+		for _, k := range []string{"Content-Type", "Cache-Control", "Content-Length"} {
+			if sh.Get(k) != hh.Get(k) {
+				t.Errorf("%d: %s: sluice %q, haproxy %q", c, k, sh.Get(k), hh.Get(k))
+			}
+		}
+	}
+}
+
+// TestHTTPBadChunkLater sends a chunked request whose bad chunk comes after
+// its head was forwarded: the request fails, the connection closes, and
+// the request hidden after the bad chunk never reaches the server.
+func TestHTTPBadChunkLater(t *testing.T) {
+	var hidden atomic.Int64
+	started := make(chan struct{}, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hidden" {
+			hidden.Add(1)
+		}
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		io.Copy(io.Discard, r.Body)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	port := freePort(t)
+	startSluice(t, plainHTTPConfig(port, ln.Addr().(*net.TCPAddr).Port, ""), fmt.Sprintf("127.0.0.1:%d", port))
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"))
+	select { // the head reached the server before the bad chunk is sent
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request did not reach the server")
+	}
+	c.Write([]byte("zz\r\n\r\nGET /hidden HTTP/1.1\r\nHost: a\r\n\r\n"))
+	io.Copy(io.Discard, c) // whatever comes, until the connection closes
+	if n := hidden.Load(); n != 0 {
+		t.Fatalf("the hidden request reached the server %d times", n)
+	}
+}

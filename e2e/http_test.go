@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -167,20 +168,27 @@ backend down
 }
 
 // TestHTTPKeepAliveAndReuse checks keep-alive on both sides: a client's
-// requests share one connection, and with http-reuse the server sees one
-// connection (safe, aggressive) or one per request (never).
+// requests share one connection (but with option httpclose), and the
+// server sees one connection for both clients (http-reuse safe,
+// aggressive), one per client (http-reuse never) or one per request
+// (option http-server-close, option httpclose).
 func TestHTTPKeepAliveAndReuse(t *testing.T) {
+	// Two clients one after the other, 10 requests each.
 	for _, c := range []struct {
-		reuse string
-		conns func(n int64) bool
+		option      string
+		clientConns int64
+		conns       func(n int64) bool
 	}{
-		{"never", func(n int64) bool { return n == 10 }},
-		{"safe", func(n int64) bool { return n == 1 }},
-		{"aggressive", func(n int64) bool { return n == 1 }},
+		{"http-reuse never", 2, func(n int64) bool { return n == 2 }},
+		{"http-reuse safe", 2, func(n int64) bool { return n == 1 }},
+		{"http-reuse aggressive", 2, func(n int64) bool { return n == 1 }},
+		{"option http-keep-alive", 2, func(n int64) bool { return n == 1 }},
+		{"option http-server-close", 2, func(n int64) bool { return n == 20 }},
+		{"option httpclose", 20, func(n int64) bool { return n == 20 }},
 	} {
-		t.Run(c.reuse, func(t *testing.T) {
+		t.Run(c.option, func(t *testing.T) {
 			be, port := startCountingBackend(t), freePort(t)
-			startSluice(t, plainHTTPConfig(port, be.port, "    http-reuse "+c.reuse+"\n"), fmt.Sprintf("127.0.0.1:%d", port))
+			startSluice(t, plainHTTPConfig(port, be.port, "    "+c.option+"\n"), fmt.Sprintf("127.0.0.1:%d", port))
 			var dials atomic.Int64
 			d := &net.Dialer{}
 			tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -188,17 +196,20 @@ func TestHTTPKeepAliveAndReuse(t *testing.T) {
 				return d.DialContext(ctx, network, addr)
 			}}
 			client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-			for i := 0; i < 10; i++ {
+			for i := 0; i < 20; i++ {
+				if i == 10 {
+					tr.CloseIdleConnections() // the second client
+				}
 				resp, _ := getResp(t, client, "GET", fmt.Sprintf("http://127.0.0.1:%d/%d", port, i), nil)
 				if resp.StatusCode != 200 {
 					t.Fatalf("request %d: %d", i, resp.StatusCode)
 				}
 			}
-			if n := dials.Load(); n != 1 {
-				t.Errorf("the client opened %d connections for 10 requests", n)
+			if n := dials.Load(); n != c.clientConns {
+				t.Errorf("%s: the clients opened %d connections for 20 requests", c.option, n)
 			}
 			if n := be.conns.Load(); !c.conns(n) {
-				t.Errorf("http-reuse %s: the server saw %d connections for 10 requests", c.reuse, n)
+				t.Errorf("%s: the server saw %d connections for 20 requests", c.option, n)
 			}
 		})
 	}
@@ -209,6 +220,13 @@ func TestHTTPKeepAliveAndReuse(t *testing.T) {
 // server with "proto h2".
 func TestHTTP2(t *testing.T) {
 	be, h2be, port, clear := startCountingBackend(t), startH2CBackend(t), freePort(t), freePort(t)
+	h2tlsServer := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "server proto %s over TLS %v\n", r.Proto, r.TLS != nil)
+	}))
+	h2tlsServer.EnableHTTP2 = true
+	h2tlsServer.StartTLS()
+	t.Cleanup(h2tlsServer.Close)
+	h2tls := h2tlsServer.Listener.Addr().(*net.TCPAddr).Port
 	cert := writeCert(t)
 	startSluice(t, fmt.Sprintf(`global
     nbproc 1
@@ -223,13 +241,16 @@ frontend f
     option forwardfor
     http-request set-header X-TLS %%[ssl_fc]
     http-request set-header X-SNI %%[ssl_fc_sni]
+    use_backend h2tls if { path_beg /h2tls }
     use_backend h2 if { path_beg /h2 }
     default_backend web
 backend web
     server w 127.0.0.1:%[4]d
 backend h2
     server s 127.0.0.1:%[5]d proto h2
-`, port, cert, clear, be.port, h2be.port), fmt.Sprintf("127.0.0.1:%d", port))
+backend h2tls
+    server s 127.0.0.1:%[6]d ssl verify none alpn h2 proto h2
+`, port, cert, clear, be.port, h2be.port, h2tls), fmt.Sprintf("127.0.0.1:%d", port))
 	waitTCP(t, clear)
 
 	// HTTP/1.1 and HTTP/2 over TLS both see the TLS fetches.
@@ -256,9 +277,27 @@ backend h2
 	if h := be.last.Load().(http.Header); resp.StatusCode != 200 || h.Get("X-Tls") != "0" || h.Get("X-Forwarded-Proto") != "http" {
 		t.Errorf("clear HTTP/1.1: the server saw %v", h)
 	}
+	// tune.http.maxhdr applies to HTTP/2 requests too: Go's client adds
+	// User-Agent and Accept-Encoding, and the authority counts as Host.
+	many := map[string]string{}
+	for i := 0; i < 98; i++ {
+		many[fmt.Sprintf("X-H%d", i)] = "v"
+	}
+	if resp, _ := getResp(t, client, "GET", fmt.Sprintf("https://127.0.0.1:%d/x", port), many); resp.StatusCode != 400 || resp.ProtoMajor != 2 {
+		t.Errorf("HTTP/2 request with 101 header fields: %s %d", resp.Proto, resp.StatusCode)
+	}
+	delete(many, "X-H0")
+	if resp, _ := getResp(t, client, "GET", fmt.Sprintf("https://127.0.0.1:%d/x", port), many); resp.StatusCode != 200 {
+		t.Errorf("HTTP/2 request with 100 header fields: %d", resp.StatusCode)
+	}
+
 	resp, body := getResp(t, client, "GET", fmt.Sprintf("https://127.0.0.1:%d/h2/y", port), nil)
 	if resp.StatusCode != 200 || !strings.Contains(body, "server proto HTTP/2.0") {
 		t.Fatalf("proto h2 server: %d %q", resp.StatusCode, body)
+	}
+	resp, body = getResp(t, h1, "GET", fmt.Sprintf("https://127.0.0.1:%d/h2tls", port), nil)
+	if resp.StatusCode != 200 || body != "server proto HTTP/2.0 over TLS true\n" {
+		t.Fatalf("proto h2 ssl server: %d %q", resp.StatusCode, body)
 	}
 
 	if _, err := exec.LookPath("curl"); err != nil {
@@ -308,4 +347,48 @@ listen f
 		t.Fatalf("h2load:\n%s", out)
 	}
 	t.Logf("h2load:\n%s", out)
+}
+
+// TestHTTPRedirectKeywordMatchesHAProxy runs the proxy keyword "redirect"
+// beside http-request rules (and "return") on Sluice and HAProxy:
+// redirects run after the http-request rules, even after an allow.
+func TestHTTPRedirectKeywordMatchesHAProxy(t *testing.T) {
+	rules := `    redirect prefix https://new.example code 301 if { path_beg /legacy }
+    http-request allow if { path /legacy/ok }
+    http-request deny if { path /legacy/deny }
+    http-request return status 200 content-type text/plain string ok hdr X-A b if { path /health }
+    http-request return status 404 if { path /nothing }
+`
+	want := map[string]string{
+		"/legacy/x":    "301 https://new.example/legacy/x",
+		"/legacy/ok":   "301 https://new.example/legacy/ok",
+		"/legacy/deny": "403 ",
+		"/other":       "200 ",
+		"/health":      "200  text/plain b \"ok\"",
+		"/nothing":     "404  ",
+	}
+	be := startCountingBackend(t)
+	ports := map[string]int{"sluice": freePort(t)}
+	startSluice(t, plainHTTPConfig(ports["sluice"], be.port, rules), fmt.Sprintf("127.0.0.1:%d", ports["sluice"]))
+	if _, err := exec.LookPath("haproxy"); err == nil {
+		ports["haproxy"] = freePort(t)
+		startHAProxy(t, strings.Replace(plainHTTPConfig(ports["haproxy"], be.port, rules), "    nbproc 1\n", "    nbthread 1\n", 1))
+		waitTCP(t, ports["haproxy"])
+	}
+	c := noRedirect()
+	for who, port := range ports {
+		for path, w := range want {
+			resp, body := getResp(t, c, "GET", fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
+			got := fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("Location"))
+			if strings.Contains(w, "\"") || w == "404  " {
+				got += fmt.Sprintf(" %s", resp.Header.Get("Content-Type"))
+				if w != "404  " {
+					got += fmt.Sprintf(" %s %q", resp.Header.Get("X-A"), body)
+				}
+			}
+			if got != w {
+				t.Errorf("%s %s: %q, want %q", who, path, got, w)
+			}
+		}
+	}
 }

@@ -177,8 +177,8 @@ func maskBits(m [4]byte) int {
 	return n
 }
 
-// parseIntRange reads "N", "N:M", ":M", "N:", or an operator form "ge N"
-// is not supported (write a range).
+// parseIntRange reads "N", "N:M", ":M" or "N:". HAProxy's operator forms
+// ("ge N") are not supported: write a range.
 func parseIntRange(s string) (intRange, error) {
 	bad := fmt.Errorf("'%s' is not an integer or a range (N, N:M, :M, N:)", s)
 	lo, hi, isRange := strings.Cut(s, ":")

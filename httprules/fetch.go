@@ -95,7 +95,7 @@ var fetches = map[string]fetchDef{
 
 // suffixFetches are the fetches that have HAProxy's "_beg", "_end"...
 // variants (path_beg is path with "-m beg").
-var suffixFetches = map[string]bool{"path": true, "url": true, "hdr": true, "ssl_fc_sni": true, "query": false}
+var suffixFetches = map[string]bool{"path": true, "url": true, "hdr": true, "ssl_fc_sni": true}
 
 // suffixMethods maps a fetch-name suffix to its match method.
 var suffixMethods = map[string]string{"beg": "beg", "end": "end", "sub": "sub", "reg": "reg", "dir": "dir", "dom": "dom", "len": "len"}

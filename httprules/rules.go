@@ -2,6 +2,7 @@ package httprules
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -9,10 +10,12 @@ import (
 )
 
 // Reply is what a final rule answers instead of forwarding: an error page
-// (deny) or a redirect.
+// (deny), a redirect or a "return".
 type Reply struct {
 	Status   int
 	Location string // set for a redirect
+	// Serve, when set, writes the whole answer itself ("return").
+	Serve func(w http.ResponseWriter, r *http.Request)
 }
 
 // Rule is one http-request or http-response line.
@@ -64,7 +67,7 @@ func (rs *RuleSet) Run(t *Txn) *Reply {
 var unsupportedActions = []string{
 	"add-acl", "auth", "capture", "del-acl", "del-map", "disable-l7-retry",
 	"do-resolve", "early-hint", "normalize-uri", "reject", "replace-header",
-	"replace-path", "replace-pathq", "replace-uri", "replace-value", "return",
+	"replace-path", "replace-pathq", "replace-uri", "replace-value",
 	"sc-inc-gpc", "sc-inc-gpc0", "sc-inc-gpc1", "sc-set-gpt0", "send-spoe-group",
 	"set-dst", "set-dst-port", "set-log-level", "set-map", "set-mark",
 	"set-method", "set-nice", "set-pathq", "set-priority-class",
@@ -78,7 +81,7 @@ var unsupportedActions = []string{
 // Actions lists the actions sluice implements on a side, for messages.
 func Actions(side Side) []string {
 	if side == Request {
-		return []string{"add-header", "allow", "del-header", "deny", "redirect", "set-header", "set-path"}
+		return []string{"add-header", "allow", "del-header", "deny", "redirect", "return", "set-header", "set-path"}
 	}
 	return []string{"add-header", "allow", "del-header", "deny", "set-header"}
 }
@@ -117,6 +120,8 @@ func ParseRule(side Side, words []string, acls *ACLs) (*Rule, error) {
 		err = redirect(r, args)
 	case name == "set-path" && side == Request:
 		err = setPath(r, args)
+	case name == "return" && side == Request:
+		err = returnAction(r, args)
 	case contains(Actions(Request), name) || contains(unsupportedActions, name):
 		return nil, fmt.Errorf("'%s %s' is not supported (supported: %s)", kw, name, strings.Join(Actions(side), ", "))
 	default:
@@ -344,6 +349,88 @@ func setPath(r *Rule, args []string) error {
 		}
 		t.Req.URL = &u
 		return nil, false
+	}
+	return nil
+}
+
+// returnAction reads "return [status N] [content-type T] [string S |
+// lf-string FMT] [hdr NAME FMT]...": an answer made here, without a
+// server.
+func returnAction(r *Rule, args []string) error {
+	status, ctype := http.StatusOK, ""
+	var body *Format
+	type hdr struct {
+		name  string
+		value *Format
+	}
+	var hdrs []hdr
+	for len(args) > 0 {
+		if len(args) < 2 {
+			return fmt.Errorf("'%s' expects a value", args[0])
+		}
+		switch args[0] {
+		case "status":
+			n, err := strconv.Atoi(args[1])
+			if err != nil || n < 200 || n > 599 {
+				return fmt.Errorf("'status' expects a code between 200 and 599, got '%s'", args[1])
+			}
+			status = n
+		case "content-type":
+			ctype = args[1]
+		case "string", "lf-string":
+			if body != nil {
+				return fmt.Errorf("only one of 'string' and 'lf-string' may be given")
+			}
+			var err error
+			if args[0] == "string" {
+				body = &Format{parts: []formatPart{{text: args[1]}}}
+			} else if body, err = ParseFormat(args[1], Request); err != nil {
+				return err
+			}
+		case "hdr":
+			if len(args) < 3 {
+				return fmt.Errorf("'hdr' expects a name and a value")
+			}
+			if err := checkHeaderName(args[1]); err != nil {
+				return err
+			}
+			f, err := ParseFormat(args[2], Request)
+			if err != nil {
+				return err
+			}
+			hdrs = append(hdrs, hdr{http.CanonicalHeaderKey(args[1]), f})
+			args = args[1:]
+		case "errorfile", "errorfiles", "file", "lf-file", "default-errorfiles":
+			return fmt.Errorf("'return %s' is not supported (supported: status, content-type, string, lf-string, hdr)", args[0])
+		default:
+			return fmt.Errorf("unknown 'return' option '%s' (supported: status, content-type, string, lf-string, hdr)", args[0])
+		}
+		args = args[2:]
+	}
+	if body != nil && ctype == "" {
+		return fmt.Errorf("'string' and 'lf-string' need a 'content-type', as in HAProxy")
+	}
+	r.do = func(t *Txn) (*Reply, bool) {
+		var payload string
+		if body != nil {
+			payload = body.Eval(t)
+		}
+		values := make([]string, len(hdrs))
+		for i, h := range hdrs {
+			values[i] = cleanValue(h.value.Eval(t))
+		}
+		return &Reply{Status: status, Serve: func(w http.ResponseWriter, _ *http.Request) {
+			h := w.Header()
+			for i, hd := range hdrs {
+				h.Add(hd.name, values[i])
+			}
+			if ctype != "" {
+				h.Set("Content-Type", ctype)
+			}
+			h.Set("Content-Length", strconv.Itoa(len(payload)))
+			w.WriteHeader(status)
+			io.WriteString(w, payload)
+		}}, false
 	}
 	return nil
 }

@@ -213,6 +213,7 @@ func TestRules(t *testing.T) {
 		"deny if { path /allowed }",
 		"set-path /rewritten%[path] if { path_beg /rw }",
 		"deny if { path_beg /admin } !local",
+		"return status 200 content-type text/plain lf-string ok:%[src] hdr X-A b if { path /health }",
 	}
 	rs := &RuleSet{}
 	for _, l := range lines {
@@ -254,12 +255,21 @@ func TestRules(t *testing.T) {
 		if reply != nil {
 			got = *reply
 		}
-		if got != w {
+		if got.Status != w.Status || got.Location != w.Location {
 			t.Errorf("%s: %+v, want %+v", target, got, w)
 		}
 	}
 	if _, reply := run("/admin", "127.0.0.1:1", nil); reply != nil {
 		t.Errorf("/admin from localhost: %+v", reply)
+	}
+	_, reply = run("/health", "192.0.2.1:1", nil)
+	if reply == nil || reply.Serve == nil {
+		t.Fatalf("return: %+v", reply)
+	}
+	rec := httptest.NewRecorder()
+	reply.Serve(rec, nil)
+	if rec.Code != 200 || rec.Body.String() != "ok:192.0.2.1" || rec.Header().Get("Content-Type") != "text/plain" || rec.Header().Get("X-A") != "b" {
+		t.Errorf("return: %d %v %q", rec.Code, rec.Header(), rec.Body.String())
 	}
 	tx, _ = run("/rw/a", "192.0.2.1:1", nil)
 	if tx.Req.URL.Path != "/rewritten/rw/a" {
@@ -298,10 +308,14 @@ func TestRuleErrors(t *testing.T) {
 	}{
 		{Request, "", "'http-request' expects an action"},
 		{Request, "if TRUE", "'http-request' expects an action before 'if'"},
-		{Request, "frobnicate", "'http-request': unknown action 'frobnicate' (supported: add-header, allow, del-header, deny, redirect, set-header, set-path)"},
+		{Request, "frobnicate", "'http-request': unknown action 'frobnicate' (supported: add-header, allow, del-header, deny, redirect, return, set-header, set-path)"},
 		{Request, "set-var(txn.x) str(1)", "unknown action 'set-var(txn.x)'"},
 		{Request, "tarpit", "'http-request tarpit' is not supported"},
-		{Request, "return status 200", "'http-request return' is not supported"},
+		{Request, "return status 99", "'status' expects a code between 200 and 599, got '99'"},
+		{Request, "return string x", "'string' and 'lf-string' need a 'content-type'"},
+		{Request, "return file /x", "'return file' is not supported"},
+		{Request, "return status", "'status' expects a value"},
+		{Response, "return", "'http-response return' is not supported"},
 		{Response, "redirect location /", "'http-response redirect' is not supported"},
 		{Request, "set-header X", "http-request set-header: expects a header name and a value"},
 		{Request, "set-header X a b", "http-request set-header: expects a header name and a value"},

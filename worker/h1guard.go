@@ -52,6 +52,7 @@ type h1guard struct {
 	outer   time.Time     // net/http's read deadline
 	own     time.Time     // the guard's own deadline for the read in progress
 	decided int           // after an Upgrade: 0 not yet, 1 tunnel, 2 not
+	closed  bool          // Close was called
 	wake    chan struct{} // closed when outer or decided changes
 }
 
@@ -146,6 +147,10 @@ func (g *h1guard) wait() (tunnel bool, err error) {
 	for {
 		g.mu.Lock()
 		decided, outer, wake := g.decided, g.outer, g.wake
+		if g.closed {
+			g.mu.Unlock()
+			return false, net.ErrClosed
+		}
 		if g.state == guardUpgrade && decided != 0 {
 			g.decided = 0
 			g.mu.Unlock()
@@ -186,6 +191,15 @@ func (g *h1guard) SetReadDeadline(t time.Time) error {
 	g.outer = t
 	g.signal()
 	return g.Conn.SetReadDeadline(earliest(t, g.own))
+}
+
+// Close closes the connection and wakes a waiting Read.
+func (g *h1guard) Close() error {
+	g.mu.Lock()
+	g.closed = true
+	g.signal()
+	g.mu.Unlock()
+	return g.Conn.Close()
 }
 
 // SetDeadline is SetReadDeadline plus the write deadline.

@@ -274,3 +274,62 @@ func FuzzChunked(f *testing.F) {
 		}
 	})
 }
+
+// FuzzGuard runs byte streams through the guard: what it passes on is
+// always a prefix of the stream, possibly followed by the stand-in
+// request of a refusal, and net/http reads every request in it.
+func FuzzGuard(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi",
+		"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nBad Name: a\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		client, server := net.Pipe()
+		g := newH1Guard(server, testLimits, 0, 0, 0, slog.New(slog.DiscardHandler))
+		go func() {
+			client.Write(in)
+			client.Close()
+		}()
+		// A refused stream ends with the guard waiting for net/http to
+		// give up: the deadline ends it.
+		g.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+		out, _ := io.ReadAll(g)
+		g.Close()
+		stand := "GET " + g.rejectPath + " HTTP/1.1\r\nHost: sluice.invalid\r\nConnection: close\r\n\r\n"
+		passed := strings.TrimSuffix(string(out), stand)
+		if !bytes.HasPrefix(in, []byte(passed)) {
+			t.Fatalf("passed %q, not a prefix of %q", out, in)
+		}
+		r := bufio.NewReader(strings.NewReader(string(out)))
+		for {
+			req, err := http.ReadRequest(r)
+			if err != nil {
+				if err != io.EOF && strings.HasSuffix(string(out), stand) {
+					t.Fatalf("net/http cannot read what the guard passed (%q): %v", out, err)
+				}
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+		}
+	})
+}
+
+// BenchmarkParseHead is the guard's cost for a typical browser request
+// head.
+func BenchmarkParseHead(b *testing.B) {
+	head := []byte("GET /static/app.js?v=3 HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/120.0\r\n" +
+		"Accept: */*\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\nReferer: https://www.example.com/\r\n" +
+		"Cookie: session=0123456789abcdef; theme=dark\r\nConnection: keep-alive\r\n\r\n")
+	b.SetBytes(int64(len(head)))
+	for b.Loop() {
+		if end := headEnd(head); end != len(head) {
+			b.Fatal(end)
+		}
+		if _, err := parseHead(head, testLimits); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -42,6 +42,7 @@ type httpServer struct {
 	// read of a request body (timeout client).
 	firstHead, nextHead, body time.Duration
 	ended                     sync.Map // net.Conn -> func(), called when the connection closes
+	conns                     sync.Map // net.Conn -> *connInfo
 
 	// layers compress and cache responses (httplayers.go); nil = none.
 	layers *httpLayers
@@ -68,6 +69,10 @@ type requestInfo struct {
 	txn      *httprules.Txn // what the rules read
 	guard    *h1guard       // nil for HTTP/2
 	first    bool           // the first request of its client connection
+	// term is the log's termination state of an answer Sluice made
+	// itself: "PR--" refused or denied, "cR--" request timeout, "LR--"
+	// redirect.
+	term string
 }
 
 // connInfo is what a client connection's requests share.
@@ -77,6 +82,33 @@ type connInfo struct {
 	// guard, not the *tls.Conn, so it cannot set Request.TLS itself.
 	tls    *stdtls.ConnectionState
 	served atomic.Int64
+
+	mu      sync.Mutex
+	private map[*httpBackend]*http.Transport // http-reuse never
+}
+
+// transport returns the connection's own transport to hb's servers.
+func (ci *connInfo) transport(hb *httpBackend) *http.Transport {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	t, ok := ci.private[hb]
+	if !ok {
+		if ci.private == nil {
+			ci.private = make(map[*httpBackend]*http.Transport)
+		}
+		t = hb.private()
+		ci.private[hb] = t
+	}
+	return t
+}
+
+// close closes the server connections of the client connection.
+func (ci *connInfo) close() {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	for _, t := range ci.private {
+		t.CloseIdleConnections()
+	}
 }
 
 func newHTTPServer(p *config.Proxy, cfg *config.Config, backends map[string]*backend.Backend, alog *accesslog.Logger, counters *frontendCounters, log *slog.Logger) (*httpServer, error) {
@@ -108,6 +140,7 @@ func newHTTPServer(p *config.Proxy, cfg *config.Config, backends map[string]*bac
 		ConnState:   h.connState,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			ci := &connInfo{}
+			h.conns.Store(c, ci)
 			ci.guard, _ = c.(*h1guard)
 			if ci.guard != nil {
 				if tc, ok := ci.guard.Conn.(*stdtls.Conn); ok {
@@ -146,6 +179,9 @@ func (h *httpServer) connState(c net.Conn, s http.ConnState) {
 	if s != http.StateClosed && s != http.StateHijacked {
 		return
 	}
+	if ci, ok := h.conns.LoadAndDelete(c); ok {
+		ci.(*connInfo).close()
+	}
 	if done, ok := h.ended.LoadAndDelete(c); ok {
 		done.(func())()
 	}
@@ -177,6 +213,10 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if code := ci.guard.refused(r.URL.Path); code != 0 {
 				h.counters.errors.Add(1)
 				h.writePage(rw, nil, code)
+				info.term = "PR--"
+				if code == http.StatusRequestTimeout {
+					info.term = "cR--"
+				}
 				bad := *r
 				bad.Method = "" // logged as <BADREQ>, like HAProxy
 				h.logRequest(&bad, rw, info, start)
@@ -189,9 +229,22 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if r.ProtoMajor == 2 && tooManyHeaders(r, h.limits.maxHeaders) {
+		// The guard counts HTTP/1 header lines; HTTP/2 requests get the
+		// same limit here.
+		h.counters.errors.Add(1)
+		h.writePage(rw, nil, http.StatusBadRequest)
+		info.term = "PR--"
+		h.logRequest(r, rw, info, start)
+		return
+	}
 	r, hb, reply := h.applyRequestRules(r, info)
 	if reply != nil {
-		h.writeReply(rw, hb, reply)
+		info.term = "PR--" // denied
+		if reply.Location != "" || reply.Serve != nil {
+			info.term = "LR--" // redirect or return
+		}
+		h.writeReply(rw, r, hb, reply)
 		h.logRequest(r, rw, info, start)
 		return
 	}
@@ -216,6 +269,7 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info.server, info.started = s, time.Now()
+	h.closeIfAsked(rw, hb)
 	ctx := context.WithValue(r.Context(), serverKey, s)
 	ctx = context.WithValue(ctx, infoKey, info)
 	ctx = context.WithValue(ctx, peerKey, clientAddr(r))
@@ -237,6 +291,20 @@ func hbProxy(hb *httpBackend) *config.Proxy {
 		return nil
 	}
 	return hb.proxy
+}
+
+// tooManyHeaders tells whether a request has more header fields than
+// tune.http.maxhdr allows (the request line, or HTTP/2 pseudo-headers,
+// counting as one, as in HAProxy).
+func tooManyHeaders(r *http.Request, maxHeaders int) bool {
+	n := 0
+	if r.Host != "" {
+		n++
+	}
+	for _, v := range r.Header {
+		n += len(v)
+	}
+	return n >= maxHeaders
 }
 
 // applyRequestRules runs the rules on a copy of the request whose headers

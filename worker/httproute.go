@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"time"
 
 	"github.com/sluicelb/sluice/backend"
@@ -15,14 +16,25 @@ import (
 // proxyRules are the http-mode rules of one proxy, compiled from the words
 // the configuration kept (and already checked).
 type proxyRules struct {
-	acls  *httprules.ACLs
-	req   *httprules.RuleSet
-	resp  *httprules.RuleSet
-	pages errorPages
+	acls *httprules.ACLs
+	req  *httprules.RuleSet
+	// redirects are the "redirect" lines, run after req even when an
+	// "allow" ended it, as in HAProxy.
+	redirects *httprules.RuleSet
+	resp      *httprules.RuleSet
+	pages     errorPages
+}
+
+// request runs the http-request rules, then the redirect lines.
+func (r *proxyRules) request(t *httprules.Txn) *httprules.Reply {
+	if reply := r.req.Run(t); reply != nil {
+		return reply
+	}
+	return r.redirects.Run(t)
 }
 
 func compileRules(p *config.Proxy) (*proxyRules, error) {
-	r := &proxyRules{acls: httprules.NewACLs(), req: &httprules.RuleSet{}, resp: &httprules.RuleSet{}}
+	r := &proxyRules{acls: httprules.NewACLs(), req: &httprules.RuleSet{}, redirects: &httprules.RuleSet{}, resp: &httprules.RuleSet{}}
 	for _, l := range p.ACLs {
 		if err := r.acls.Add(l.Words); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", l.Pos.File, l.Pos.Line, err)
@@ -32,7 +44,7 @@ func compileRules(p *config.Proxy) (*proxyRules, error) {
 		lines []config.RuleLine
 		side  httprules.Side
 		set   *httprules.RuleSet
-	}{{p.HTTPRequest, httprules.Request, r.req}, {p.HTTPResponse, httprules.Response, r.resp}} {
+	}{{p.HTTPRequest, httprules.Request, r.req}, {p.Redirects, httprules.Request, r.redirects}, {p.HTTPResponse, httprules.Response, r.resp}} {
 		for _, l := range side.lines {
 			rule, err := httprules.ParseRule(side.side, l.Words, r.acls)
 			if err != nil {
@@ -60,8 +72,15 @@ type httpBackend struct {
 	// with http-reuse safe when it cannot be retried); h2 speaks HTTP/2
 	// to "proto h2" servers.
 	pooled, fresh, h2 *http.Transport
-	reuse             string
-	rp                *httputil.ReverseProxy
+	// private makes the transport of one client connection with
+	// http-reuse never: its server connections serve no other client.
+	private func() *http.Transport
+	reuse   string
+	// serverClose closes server connections after each response (option
+	// http-server-close or httpclose on the frontend or the backend),
+	// clientClose the client's too (option httpclose).
+	serverClose, clientClose bool
+	rp                       *httputil.ReverseProxy
 }
 
 // useRule is one "use_backend NAME if COND".
@@ -141,6 +160,7 @@ func (rt *httpRoutes) hasRules() bool {
 			return true
 		}
 	}
+	// Redirects change nothing: they answer.
 	return false
 }
 
@@ -160,6 +180,10 @@ func (h *httpServer) newHTTPBackend(p *config.Proxy, be *backend.Backend, rules 
 	if hb.reuse == "" {
 		hb.reuse = "safe"
 	}
+	// As in HAProxy, the stricter mode of the two sides wins.
+	modes := []string{h.proxy.HTTPConnMode, p.HTTPConnMode}
+	hb.clientClose = slices.Contains(modes, "close")
+	hb.serverClose = hb.clientClose || slices.Contains(modes, "server-close")
 	dial := h.dialer(p.Timeouts)
 	mk := func(keepAlive bool) *http.Transport {
 		return &http.Transport{
@@ -170,6 +194,11 @@ func (h *httpServer) newHTTPBackend(p *config.Proxy, be *backend.Backend, rules 
 			DisableCompression:    true,
 			DisableKeepAlives:     !keepAlive,
 		}
+	}
+	hb.private = func() *http.Transport {
+		t := mk(true)
+		t.MaxIdleConnsPerHost = 4
+		return t
 	}
 	hb.pooled, hb.fresh = mk(hb.reuse != "never"), mk(false)
 	hb.h2 = mk(hb.reuse != "never")
@@ -194,8 +223,16 @@ func (hb *httpBackend) RoundTrip(r *http.Request) (*http.Response, error) {
 	if s, ok := r.Context().Value(serverKey).(*backend.Server); ok && s.Config().Proto == "h2" {
 		return hb.h2.RoundTrip(r)
 	}
+	if hb.serverClose {
+		return hb.fresh.RoundTrip(r)
+	}
 	switch hb.reuse {
 	case "never":
+		// A server connection belongs to one client connection, which
+		// reuses it for its next requests, as in HAProxy.
+		if ci, ok := r.Context().Value(connKey).(*connInfo); ok {
+			return ci.transport(hb).RoundTrip(r)
+		}
 		return hb.fresh.RoundTrip(r)
 	case "safe":
 		// HAProxy's "safe": the first request of a client connection
@@ -263,20 +300,25 @@ func (h *httpServer) modifyResponse(resp *http.Response) error {
 // backend and applies its rules. It returns the answer of a deny or a
 // redirect, if any.
 func (h *httpServer) runRequestRules(t *httprules.Txn) (*httpBackend, *httprules.Reply) {
-	if reply := h.routes.front.req.Run(t); reply != nil {
+	if reply := h.routes.front.request(t); reply != nil {
 		return nil, reply
 	}
 	hb := h.routes.pick(t)
 	if hb == nil || hb.rules == h.routes.front {
 		return hb, nil
 	}
-	return hb, hb.rules.req.Run(t)
+	return hb, hb.rules.request(t)
 }
 
 // writeReply answers a deny or a redirect, with the backend's error pages
 // first, then the frontend's.
-func (h *httpServer) writeReply(w http.ResponseWriter, hb *httpBackend, reply *httprules.Reply) {
-	if reply.Location != "" {
+func (h *httpServer) writeReply(w http.ResponseWriter, r *http.Request, hb *httpBackend, reply *httprules.Reply) {
+	h.closeIfAsked(w, hb)
+	switch {
+	case reply.Serve != nil:
+		reply.Serve(w, r)
+		return
+	case reply.Location != "":
 		writeRedirect(w, reply.Status, reply.Location)
 		return
 	}
@@ -289,6 +331,14 @@ func (h *httpServer) writePage(w http.ResponseWriter, hb *httpBackend, status in
 		return
 	}
 	writePage(w, status, h.routes.front.pages)
+}
+
+// closeIfAsked makes net/http close the client connection after this
+// response when option httpclose applies.
+func (h *httpServer) closeIfAsked(w http.ResponseWriter, hb *httpBackend) {
+	if (hb != nil && hb.clientClose) || (hb == nil && h.proxy.HTTPConnMode == "close") {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 func isDenied(err error) (int, bool) {

@@ -106,6 +106,8 @@ func (h *httpServer) logRequest(r *http.Request, w *statusWriter, info *requestI
 		e.Term = "SC--" // no server could be used
 	case info.err != nil:
 		e.Term = "SH--" // the server failed before a complete response
+	case info.term != "":
+		e.Term = info.term // answered by Sluice itself
 	}
 	emit(h.alog, h.proxy.LogFormat, &e)
 }
