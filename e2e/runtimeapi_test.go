@@ -165,7 +165,9 @@ func (rs *runtimeSetup) write(t *testing.T, extra string) {
 func (rs *runtimeSetup) start(t *testing.T) {
 	t.Helper()
 	rs.in = startBinary(t, fmt.Sprintf("127.0.0.1:%d", rs.port), "-f", rs.path)
-	waitFor(t, 10*time.Second, "3 processes", func() bool { return len(rs.in.children(t)) == 3 })
+	// Ready, not only started: a process that has not taken its
+	// configuration yet has no rows to show.
+	waitFor(t, 10*time.Second, "3 processes ready", func() bool { return strings.Count(rs.in.output.String(), "process ready") == 3 })
 }
 
 // servers opens n new connections and counts which server answered.
