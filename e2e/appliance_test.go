@@ -45,7 +45,6 @@ func applianceConfig(t *testing.T, dir string, port, statsPort int) string {
 	cfg := strings.NewReplacer(
 		"/etc/sluice/certs/site.pem", writeCert(t),
 		"/run/sluice/admin.sock", filepath.Join(dir, "admin.sock"),
-		"log /dev/log local0 info", "log stderr local0 info",
 		"bind :443 ", fmt.Sprintf("bind 127.0.0.1:%d ", port),
 		"bind :8404 ", fmt.Sprintf("bind 127.0.0.1:%d ", statsPort),
 		"127.0.0.1:8404", fmt.Sprintf("127.0.0.1:%d", statsPort),
