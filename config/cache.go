@@ -106,18 +106,6 @@ func (p *parser) cacheMaxSecondary(s *stmt) error {
 	return err
 }
 
-// cacheRuleRequest and cacheRuleResponse read "http-request" and
-// "http-response" lines when only the cache actions are supported. The
-// http rules with ACL conditions have their own parser, whose action table
-// calls cacheAction for these two actions.
-func (p *parser) cacheRuleRequest(s *stmt) error {
-	return p.cacheAction("http-request", s.args, s.pos)
-}
-
-func (p *parser) cacheRuleResponse(s *stmt) error {
-	return p.cacheAction("http-response", s.args, s.pos)
-}
-
 // cacheAction reads the cache actions of http rules: "http-request
 // cache-use NAME" and "http-response cache-store NAME". section is
 // "http-request" or "http-response"; args start with the action.
@@ -140,10 +128,7 @@ func (p *parser) cacheAction(section string, args []string, pos Pos) error {
 		}
 		return fmt.Errorf("'%s %s %s': unexpected '%s'", section, action, name, strings.Join(args[2:], " "))
 	}
-	d := p.cur
-	if d.kind == secDefaults {
-		return fmt.Errorf("'%s %s' is not supported in a defaults section", section, action)
-	}
+	d := p.cur // never a defaults section: the keyword table refuses it there
 	if section == "http-request" {
 		if d.CacheUse != "" {
 			return fmt.Errorf("%s already uses cache '%s' (at %s): one 'http-request cache-use' per proxy", d.label(), d.CacheUse, d.cacheUsePos)

@@ -300,18 +300,47 @@ func (p *parser) checkReferences() map[*proxyDraft][]*proxyDraft {
 				p.errorf(ref.Pos, "%s: %s '%s': no such backend%s", d.label(), kw, ref.Backend, didYouMean(ref.Backend, backendNames))
 			case d.Mode == ModeHTTP && t.Mode == ModeTCP:
 				p.errorf(ref.Pos, "http %s cannot use tcp %s in its %s (see 'mode')", d.label(), t.label(), kw)
+			case d.Mode == ModeTCP && len(t.HTTPRequest)+len(t.HTTPResponse) > 0:
+				p.errorf(ref.Pos, "tcp %s cannot use %s in its %s: the backend's http-request/http-response rules would never run (see 'mode')", d.label(), t.label(), kw)
 			default:
 				targets[d] = append(targets[d], t)
 			}
 		}
+		takesAll := d.DefaultBackend != ""
+		for _, ref := range d.UseBackends {
+			takesAll = takesAll || len(ref.Cond) == 0
+		}
 		switch {
 		case len(refs) == 0 && !d.Backend:
 			p.warnf(d.Pos, "%s has no default_backend nor use_backend: it has nowhere to send connections", d.label())
-		case len(refs) > 0 && len(d.Servers) > 0:
+		case takesAll && len(d.Servers) > 0:
 			p.warnf(refs[0].Pos, "%s has servers, but its backend rules take every connection: the servers are never used", d.label())
 		}
 	}
+	for _, d := range p.proxies {
+		p.checkHTTPOnly(d)
+	}
 	return targets
+}
+
+// checkHTTPOnly refuses, in a tcp-mode proxy, what only http mode runs:
+// http-request and http-response rules, and use_backend conditions (their
+// fetches read the request).
+func (p *parser) checkHTTPOnly(d *proxyDraft) {
+	if d.Mode == ModeHTTP {
+		return
+	}
+	for _, r := range d.HTTPRequest {
+		p.errorf(r.Pos, "%s: 'http-request' rules need 'mode http'", d.label())
+	}
+	for _, r := range d.HTTPResponse {
+		p.errorf(r.Pos, "%s: 'http-response' rules need 'mode http'", d.label())
+	}
+	for _, u := range d.UseBackends {
+		if len(u.Cond) > 0 {
+			p.errorf(u.Pos, "%s: 'use_backend %s %s ...': conditions on use_backend are only supported in 'mode http'", d.label(), u.Backend, u.Cond[0])
+		}
+	}
 }
 
 // backend returns the proxy with backend capability of that name.

@@ -147,6 +147,7 @@ func TestGlobalValues(t *testing.T) {
 		ServerStateFile: "/var/lib/sluice/state",
 		MaxAccept:       -1,
 		BufSize:         32768,
+		MaxHdr:          101,
 		User:            "root",
 		UID:             0,
 		GID:             7,
@@ -167,7 +168,7 @@ func TestGlobalValues(t *testing.T) {
 
 func TestGlobalDefaults(t *testing.T) {
 	cfg := mustLoad(t, lst)
-	want := Global{NbProc: 1, StatsTimeout: 10 * time.Second, MaxAccept: 64, BufSize: 16384, UID: -1, GID: -1}
+	want := Global{NbProc: 1, StatsTimeout: 10 * time.Second, MaxAccept: 64, BufSize: 16384, MaxHdr: 101, UID: -1, GID: -1}
 	if !reflect.DeepEqual(cfg.Global, want) {
 		t.Errorf("Global = %+v, want %+v", cfg.Global, want)
 	}

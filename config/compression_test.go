@@ -139,11 +139,6 @@ func TestCacheErrors(t *testing.T) {
 			errs: []string{"t.cfg:7: listen 'a': 'http-request cache-use' names no cache section 'smal' (did you mean 'small'?)"},
 		},
 		{
-			name: "other action",
-			cfg:  proxy + "   http-request deny\n",
-			errs: []string{"t.cfg:5: 'http-request deny' is not supported (only 'http-request cache-use NAME' is)"},
-		},
-		{
 			name: "condition",
 			cfg:  "cache c\n   total-max-size 1\n" + proxy + "   http-response cache-store c if TRUE\n",
 			errs: []string{"t.cfg:7: 'http-response cache-store c': conditions ('if ...') are not supported yet"},
@@ -161,7 +156,7 @@ func TestCacheErrors(t *testing.T) {
 		{
 			name: "in defaults",
 			cfg:  "defaults\n   mode http\n   http-request cache-use c\n",
-			errs: []string{"t.cfg:3: 'http-request cache-use' is not supported in a defaults section"},
+			errs: []string{"t.cfg:3: 'http-request' not allowed in 'defaults' section"},
 		},
 	})
 }

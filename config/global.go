@@ -57,6 +57,7 @@ func newGlobalDraft() globalDraft {
 			StatsTimeout: 10 * time.Second,
 			MaxAccept:    64,
 			BufSize:      16384,
+			MaxHdr:       101,
 			UID:          -1,
 			GID:          -1,
 		},
@@ -345,7 +346,6 @@ func (p *parser) tuneBufSize(s *stmt) error {
 		return err
 	}
 	p.global.BufSize = n
-	p.warnf(s.pos, "'tune.bufsize' has no effect: sluice moves tcp-mode bytes with splice(2) or 32 KiB buffers, and bounds HTTP headers with its own limit")
 	return p.once(s, s.name)
 }
 

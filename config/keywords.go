@@ -48,6 +48,7 @@ var keywords = []keyword{
 	{name: "load-server-state-from-file", in: inBack, ignored: inFrontend, parse: (*parser).loadServerState},
 	{name: "tune.maxaccept", in: inGlobal, parse: (*parser).tuneMaxAccept},
 	{name: "tune.bufsize", in: inGlobal, parse: (*parser).tuneBufSize},
+	{name: "tune.http.maxhdr", in: inGlobal, parse: (*parser).tuneMaxHdr},
 	{name: "user", in: inGlobal, parse: (*parser).user},
 	{name: "uid", in: inGlobal, parse: (*parser).uid},
 	{name: "group", in: inGlobal, parse: (*parser).group},
@@ -68,7 +69,11 @@ var keywords = []keyword{
 	{name: "server-template", in: inListen | inBackend, parse: (*parser).serverTemplate},
 	{name: "default_backend", in: inFront, ignored: inBackend, parse: (*parser).defaultBackend},
 	{name: "use_backend", in: inFrontend | inListen, ignored: inBackend, parse: (*parser).useBackend},
-	{name: "acl", in: inProxies, parse: (*parser).acl},
+	{name: "acl", in: inFrontend | inListen | inBackend, parse: (*parser).acl},
+	{name: "http-request", in: inFrontend | inListen | inBackend, parse: (*parser).httpRequest},
+	{name: "http-response", in: inFrontend | inListen | inBackend, parse: (*parser).httpResponse},
+	{name: "errorfile", in: inProxies, parse: (*parser).errorFile},
+	{name: "http-reuse", in: inBack, ignored: inFrontend, parse: (*parser).httpReuse},
 	{name: "timeout connect", in: inBack, ignored: inFrontend, parse: (*parser).timeout},
 	{name: "timeout client", in: inFront, ignored: inBackend, parse: (*parser).timeout},
 	{name: "timeout server", in: inBack, ignored: inFrontend, parse: (*parser).timeout},
@@ -137,6 +142,7 @@ var keywords = []keyword{
 	{name: "sni", in: onServer, args: 1, parse: (*parser).serverSNI},
 	{name: "crt", in: onServer, args: 1, parse: (*parser).serverCrt},
 	{name: "alpn", in: onServer, args: 1, parse: (*parser).serverALPN},
+	{name: "proto", in: onServer, args: 1, parse: (*parser).serverProto},
 
 	// resolvers sections
 	{name: "nameserver", in: inResolvers, parse: (*parser).nameserver},
@@ -183,14 +189,10 @@ var keywords = []keyword{
 	// HAProxy keywords sluice does not implement, refused by name rather
 	// than as unknown words.
 	{name: "default-server", in: inBack, status: unsupported},
-	// Only their cache actions (cache.go) so far.
-	{name: "http-request", in: inProxies, parse: (*parser).cacheRuleRequest},
-	{name: "http-response", in: inProxies, parse: (*parser).cacheRuleResponse},
 	{name: "tcp-request", in: inProxies, status: unsupported},
 	{name: "tcp-response", in: inBack, status: unsupported},
 	{name: "stick-table", in: inFrontend | inListen | inBackend, status: unsupported},
 	{name: "cookie", in: inBack, status: unsupported},
-	{name: "errorfile", in: inProxies, status: unsupported},
 	{name: "hash-type", in: inBack, status: unsupported},
 	{name: "fullconn", in: inBack, status: unsupported},
 	{name: "option httpchk", in: inBack, status: unsupported},

@@ -60,7 +60,6 @@ func TestGlobalKeywords(t *testing.T) {
     master-worker no-exit-on-failure
 ` + lst, warns: []string{
 			"t.cfg:13: warning: 'tune.maxaccept' has no effect: each sluice listener has its own accept loop, which accepts one connection per wakeup",
-			"t.cfg:14: warning: 'tune.bufsize' has no effect: sluice moves tcp-mode bytes with splice(2) or 32 KiB buffers, and bounds HTTP headers with its own limit",
 		}},
 		{name: "uid and gid", cfg: "global\n    uid 10\n    gid 20\n" + lst},
 		{name: "global with an argument", cfg: "global foo\n" + lst, errs: []string{"t.cfg:1: 'global' takes no argument (got 'foo')"}},
@@ -308,18 +307,17 @@ backend b
 		{name: "default_backend in backend", cfg: "backend b\n    default_backend l\n    server s 127.0.0.1:80\n" + lst, warns: []string{
 			"t.cfg:2: warning: 'default_backend' ignored because backend 'b' has no frontend capability"}},
 		{name: "use_backend if", cfg: "frontend f\n    bind :81\n    use_backend l if local\n    default_backend l\n" + lst, errs: []string{
-			"t.cfg:3: 'use_backend l if ...': ACL conditions are not supported yet (write a plain 'use_backend NAME' or 'default_backend NAME')"}},
-		{name: "use_backend unless", cfg: "frontend f\n    bind :81\n    use_backend l unless local\n    default_backend l\n" + lst, errs: []string{
-			"t.cfg:3: 'use_backend l unless ...': ACL conditions are not supported yet (write a plain 'use_backend NAME' or 'default_backend NAME')"}},
+			"t.cfg:3: 'use_backend l': no such ACL: 'local' (declare it with an 'acl' line before its first use)"}},
+		{name: "use_backend unless in tcp mode", cfg: "frontend f\n    bind :81\n    acl local src 127.0.0.1\n    use_backend l unless local\n    default_backend l\n" + lst, errs: []string{
+			"t.cfg:4: frontend 'f': 'use_backend l unless ...': conditions on use_backend are only supported in 'mode http'"}},
 		{name: "use_backend extra", cfg: "frontend f\n    bind :81\n    use_backend l m\n    default_backend l\n" + lst, errs: []string{
-			"t.cfg:3: 'use_backend l': unexpected 'm' (only 'if' or 'unless' may follow, and ACL conditions are not supported yet)"}},
+			"t.cfg:3: 'use_backend l': unexpected 'm' (only 'if' or 'unless' and a condition may follow)"}},
 		{name: "use_backend dynamic", cfg: "frontend f\n    bind :81\n    use_backend be_%[req.hdr(host)]\n    default_backend l\n" + lst, errs: []string{
 			"t.cfg:3: 'use_backend be_%[req.hdr(host)]': dynamic backend names are not supported"}},
 		{name: "use_backend missing name", cfg: "frontend f\n    bind :81\n    use_backend\n    default_backend l\n" + lst, errs: []string{
 			"t.cfg:3: 'use_backend' expects a backend name"}},
 		{name: "use_backend in defaults", cfg: "defaults\n    use_backend l\n" + lst, errs: []string{"t.cfg:2: 'use_backend' not allowed in 'defaults' section"}},
-		{name: "acl", cfg: "frontend f\n    bind :81\n    acl local src 127.0.0.1\n    default_backend l\n" + lst, errs: []string{
-			"t.cfg:3: 'acl' lines are refused: ACL conditions are not supported yet"}},
+		{name: "acl", cfg: "frontend f\n    bind :81\n    acl local src 127.0.0.1\n    default_backend l\n" + lst},
 
 		{name: "timeout alone", cfg: "frontend f\n    bind :81\n    timeout\n    default_backend l\n" + lst, errs: []string{
 			"t.cfg:3: 'timeout' expects one of: client, http-keep-alive, http-request"}},

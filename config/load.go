@@ -119,11 +119,17 @@ func defaultLoader() *loader {
 	}
 }
 
-func (ld *loader) load(paths []string) (*Config, []Diagnostic, error) {
-	fsys := ld.fsys
-	if fsys == nil {
-		fsys = vfs.Disk{}
+// files is what reads the files a configuration names: the disk unless
+// the loader was given another.
+func (ld *loader) files() vfs.FS {
+	if ld.fsys == nil {
+		return vfs.Disk{}
 	}
+	return ld.fsys
+}
+
+func (ld *loader) load(paths []string) (*Config, []Diagnostic, error) {
+	fsys := ld.files()
 	p := newParser(ld)
 	for _, path := range paths {
 		files, err := expandPath(fsys, path)

@@ -66,13 +66,16 @@ type Global struct {
 	ServerStateFile string `json:"server_state_file,omitempty"`
 	MaxAccept       int    `json:"max_accept"` // tune.maxaccept, default 64
 	BufSize         int    `json:"buf_size"`   // tune.bufsize, default 16384
-	User            string `json:"user,omitempty"`
-	Group           string `json:"group,omitempty"`
-	UID             int    `json:"uid"` // resolved from User or uid; -1 = unchanged
-	GID             int    `json:"gid"` // resolved from Group or gid; -1 = unchanged
-	Chroot          string `json:"chroot,omitempty"`
-	PidFile         string `json:"pid_file,omitempty"`
-	Daemon          bool   `json:"daemon"`
+	// MaxHdr is tune.http.maxhdr: the most header lines a request may
+	// have (default 101, as HAProxy).
+	MaxHdr  int    `json:"max_hdr"`
+	User    string `json:"user,omitempty"`
+	Group   string `json:"group,omitempty"`
+	UID     int    `json:"uid"` // resolved from User or uid; -1 = unchanged
+	GID     int    `json:"gid"` // resolved from Group or gid; -1 = unchanged
+	Chroot  string `json:"chroot,omitempty"`
+	PidFile string `json:"pid_file,omitempty"`
+	Daemon  bool   `json:"daemon"`
 	// NoStrictLimits is "no strict-limits": when the descriptor limit
 	// cannot be raised for maxconn, lower maxconn with a warning instead of
 	// refusing to start (HAProxy 2.6's strict-limits is on by default).
@@ -165,6 +168,21 @@ type Proxy struct {
 
 	ForwardFor *ForwardFor `json:"forward_for,omitempty"` // option forwardfor
 
+	// ACLs are the proxy's "acl" lines (the words after "acl"), and
+	// HTTPRequest and HTTPResponse its "http-request" and "http-response"
+	// lines (the words after the keyword), in file order. The config
+	// package checks them with package httprules; the worker compiles the
+	// same words again.
+	ACLs         []RuleLine `json:"acls,omitempty"`
+	HTTPRequest  []RuleLine `json:"http_request,omitempty"`
+	HTTPResponse []RuleLine `json:"http_response,omitempty"`
+	// ErrorFiles are the "errorfile CODE PATH" pages by status: the
+	// file's content, a complete HTTP/1 response, read at load.
+	ErrorFiles map[int]string `json:"error_files,omitempty"`
+	// HTTPReuse is "http-reuse": "never", "safe" (the default),
+	// "aggressive" or "always".
+	HTTPReuse string `json:"http_reuse,omitempty"`
+
 	// LogGlobal is "log global": log to the global log targets.
 	LogGlobal bool        `json:"log_global"`
 	Logs      []LogTarget `json:"logs,omitempty"` // proxy-local "log" lines
@@ -201,11 +219,20 @@ type ForwardFor struct {
 	IfNone bool   `json:"if_none"`
 }
 
-// UseBackend is "use_backend NAME [if|unless COND]". Conditions are not
-// supported yet: the parser refuses them.
+// UseBackend is "use_backend NAME [if|unless COND]".
 type UseBackend struct {
 	Backend string `json:"backend"`
-	Pos     Pos    `json:"pos"`
+	// Cond is the condition's words, from "if" or "unless"; empty when
+	// the line has none.
+	Cond []string `json:"cond,omitempty"`
+	Pos  Pos      `json:"pos"`
+}
+
+// RuleLine is the words of one acl, http-request or http-response line,
+// after its keyword.
+type RuleLine struct {
+	Words []string `json:"words"`
+	Pos   Pos      `json:"pos"`
 }
 
 // Bind is one bind line.
@@ -244,6 +271,9 @@ type Server struct {
 	// SSL re-encrypts to the server ("ssl"), with the TLS options.
 	SSL bool      `json:"ssl,omitempty"`
 	TLS ServerSSL `json:"tls"`
+	// Proto is "proto h2": http mode speaks HTTP/2 to the server (h2c
+	// with prior knowledge, or h2 by ALPN with ssl). "" is HTTP/1.1.
+	Proto string `json:"proto,omitempty"`
 	// LocalProcess is the process number owning the bind this server's
 	// address points at, when that bind is one of ours (a worker socket of
 	// the two-tier design); 0 otherwise. The dispatcher takes such a server

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluicelb/sluice/addr"
+	"github.com/sluicelb/sluice/httprules"
 )
 
 // proxyDraft is a proxy or defaults section as read, before compiling.
@@ -28,6 +29,8 @@ type proxyDraft struct {
 	// Positions of settings that may come from a defaults section, for the
 	// messages about them.
 	defaultBackendPos, logFormatPos, forwardForPos Pos
+	// acls checks the conditions of the proxy's lines as they are read.
+	acls *httprules.ACLs
 }
 
 // bindDraft is one address of a bind line as read.
@@ -389,26 +392,6 @@ func (p *parser) defaultBackend(s *stmt) error {
 	}
 	p.cur.DefaultBackend, p.cur.defaultBackendPos = name, s.pos
 	return nil
-}
-
-// useBackend reads "use_backend <name>"; conditions are refused.
-func (p *parser) useBackend(s *stmt) error {
-	switch {
-	case len(s.args) == 0:
-		return fmt.Errorf("'use_backend' expects a backend name")
-	case len(s.args) > 1 && (s.args[1] == "if" || s.args[1] == "unless"):
-		return fmt.Errorf("'use_backend %s %s ...': ACL conditions are not supported yet (write a plain 'use_backend NAME' or 'default_backend NAME')", s.args[0], s.args[1])
-	case len(s.args) > 1:
-		return fmt.Errorf("'use_backend %s': unexpected '%s' (only 'if' or 'unless' may follow, and ACL conditions are not supported yet)", s.args[0], s.args[1])
-	case strings.Contains(s.args[0], "%["):
-		return fmt.Errorf("'use_backend %s': dynamic backend names are not supported", s.args[0])
-	}
-	p.cur.UseBackends = append(p.cur.UseBackends, UseBackend{Backend: s.args[0], Pos: s.pos})
-	return nil
-}
-
-func (p *parser) acl(s *stmt) error {
-	return fmt.Errorf("'acl' lines are refused: ACL conditions are not supported yet")
 }
 
 func (p *parser) timeout(s *stmt) error {

@@ -328,6 +328,46 @@ func TestTLSClientCertificates(t *testing.T) {
 	}
 }
 
+// In http mode the verification result reaches the servers as headers,
+// the way HAProxy users write it.
+func TestTLSClientCertificateHeaders(t *testing.T) {
+	ca := newPKI(t, "Sluice Client CA")
+	_, server := ca.issue(false, false, "mtls.test")
+	crt := ca.write("site.pem", server)
+	_, client := ca.issue(false, true, "alice")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "used=%s verify=%s dn=%s", r.Header.Get("X-SSL-Client-Used"), r.Header.Get("X-SSL-Client-Verify"), r.Header.Get("X-SSL-Client-DN"))
+	})}
+	go app.Serve(ln)
+	t.Cleanup(func() { app.Close() })
+	rules := "    http-request set-header X-SSL-Client-Used %[ssl_c_used]\n" +
+		"    http-request set-header X-SSL-Client-Verify %[ssl_c_verify]\n" +
+		"    http-request set-header X-SSL-Client-DN %[ssl_c_s_dn] if { ssl_c_used }\n"
+	_, port, _ := twoTierTLS(t, 2, fmt.Sprintf("crt %s ca-file %s verify optional", crt, ca.caFile), "http", ln.Addr().String(), rules)
+	get := func(certs ...tls.Certificate) string {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "mtls.test", RootCAs: ca.pool(), Certificates: certs}}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(fmt.Sprintf("https://127.0.0.1:%d/", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	alice, _ := tls.X509KeyPair(client, client)
+	if got, want := get(alice), "used=1 verify=0 dn=/O=Sluice Tests/CN=alice"; got != want {
+		t.Errorf("with a certificate: %q, want %q", got, want)
+	}
+	if got, want := get(), "used=0 verify=0 dn="; got != want {
+		t.Errorf("without a certificate: %q, want %q", got, want)
+	}
+}
+
 // sClientUntil runs openssl s_client, sends input, and waits (10 seconds
 // at most) until its output contains want or it exits, then ends it.
 func sClientUntil(t *testing.T, port int, input, want string, args ...string) string {

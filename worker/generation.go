@@ -88,12 +88,12 @@ func (g *generation) addFrontends(p *config.Proxy, msg control.Msg, keys *keyrin
 	g.counters[p.Name] = counters
 	var hs *httpServer
 	if p.Mode == config.ModeHTTP {
-		layers, err := newHTTPLayers(p, g.cfg, g.caches)
-		if err != nil {
+		if hs, err = newHTTPServer(p, g.cfg, g.backends, alog, counters, g.log); err != nil {
 			return err
 		}
-		hs = newHTTPServer(p, beProxy, be, alog, counters, g.log)
-		hs.layers = layers
+		if hs.layers, err = newHTTPLayers(p, g.cfg, g.caches); err != nil {
+			return err
+		}
 	}
 	proxySlots := newSlots(p.MaxConn)
 	for _, b := range p.Binds {

@@ -2,9 +2,9 @@ package worker
 
 import (
 	"context"
+	stdtls "crypto/tls"
 	"encoding/hex"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicelb/sluice/accesslog"
@@ -19,24 +20,28 @@ import (
 	"github.com/sluicelb/sluice/backend"
 	"github.com/sluicelb/sluice/config"
 	"github.com/sluicelb/sluice/dispatcher"
+	"github.com/sluicelb/sluice/httprules"
 )
 
 // httpServer runs http mode for one proxy: HTTP/1.1 with keep-alive (and
-// HTTP/2 when TLS negotiates h2) towards clients, pooled keep-alive
-// connections towards servers, one server chosen per request.
+// HTTP/2 when TLS negotiates h2, or with prior knowledge) towards clients,
+// pooled keep-alive connections towards servers, one server chosen per
+// request. HTTP/1 requests pass through h1guard before net/http reads
+// them; rules and backend choice live in httproute.go.
 type httpServer struct {
 	proxy    *config.Proxy
-	beProxy  *config.Proxy
-	backend  *backend.Backend
+	routes   *httpRoutes
 	alog     *accesslog.Logger
 	counters *frontendCounters
 	log      *slog.Logger
 
-	srv   *http.Server
-	ln    *connListener
-	rp    *httputil.ReverseProxy
-	tr    *http.Transport
-	ended sync.Map // net.Conn -> func(), called when the connection closes
+	srv    *http.Server
+	ln     *connListener
+	limits h1Limits
+	// firstHead bounds the first request head of a connection, body each
+	// read of a request body (timeout client).
+	firstHead, nextHead, body time.Duration
+	ended                     sync.Map // net.Conn -> func(), called when the connection closes
 
 	// layers compress and cache responses (httplayers.go); nil = none.
 	layers *httpLayers
@@ -47,70 +52,88 @@ type ctxKey int
 const (
 	serverKey ctxKey = iota // the *backend.Server chosen for a request
 	infoKey                 // *requestInfo
+	connKey                 // *connInfo
 	peerKey                 // net.Addr: the client's address, for send-proxy
 )
 
-// requestInfo collects what the access log needs about one request.
+// requestInfo collects what the access log and the rules need about one
+// request.
 type requestInfo struct {
 	server   *backend.Server
 	started  time.Time     // when forwarding began
 	connect  time.Duration // Tc
 	response time.Duration // Tr: from forwarding to the response headers
 	err      error
+	be       *httpBackend   // the backend chosen, nil before
+	txn      *httprules.Txn // what the rules read
+	guard    *h1guard       // nil for HTTP/2
+	first    bool           // the first request of its client connection
 }
 
-func newHTTPServer(p, beProxy *config.Proxy, be *backend.Backend, alog *accesslog.Logger, counters *frontendCounters, log *slog.Logger) *httpServer {
-	h := &httpServer{proxy: p, beProxy: beProxy, backend: be, alog: alog, counters: counters, log: log}
-	var t config.Timeouts
-	if beProxy != nil {
-		t = beProxy.Timeouts
+// connInfo is what a client connection's requests share.
+type connInfo struct {
+	guard *h1guard
+	// tls is the TLS state of a guarded connection: net/http sees the
+	// guard, not the *tls.Conn, so it cannot set Request.TLS itself.
+	tls    *stdtls.ConnectionState
+	served atomic.Int64
+}
+
+func newHTTPServer(p *config.Proxy, cfg *config.Config, backends map[string]*backend.Backend, alog *accesslog.Logger, counters *frontendCounters, log *slog.Logger) (*httpServer, error) {
+	h := &httpServer{proxy: p, alog: alog, counters: counters, log: log}
+	routes, err := newHTTPRoutes(h, p, cfg, backends)
+	if err != nil {
+		return nil, err
 	}
-	h.tr = &http.Transport{
-		DialContext:           h.dial,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: t.Server,
-		DisableCompression:    true,
-	}
-	h.rp = &httputil.ReverseProxy{
-		Rewrite:      h.rewrite,
-		Transport:    h.tr,
-		ErrorHandler: h.proxyError,
-		// 0: responses of unknown length (streams, server-sent events) are
-		// still flushed as they come, as ReverseProxy does for them; others
-		// go out in as few writes as the buffers allow. -1 flushed after
-		// every write: two or more write(2) per small response.
-		FlushInterval: 0,
-		ModifyResponse: func(resp *http.Response) error {
-			if info, ok := resp.Request.Context().Value(infoKey).(*requestInfo); ok {
-				info.response = time.Since(info.started) - info.connect
-			}
-			return nil
-		},
-	}
+	h.routes = routes
+	h.limits = h1Limits{maxHead: config.HeadRoom(cfg.Global.BufSize), maxHeaders: cfg.Global.MaxHdr}
 	requestTimeout := p.Timeouts.HTTPRequest
 	if requestTimeout == 0 {
 		requestTimeout = p.Timeouts.Client
 	}
 	idle := p.Timeouts.HTTPKeepAlive
 	if idle == 0 {
-		idle = p.Timeouts.Client
+		idle = requestTimeout
 	}
+	h.firstHead, h.nextHead, h.body = requestTimeout, requestTimeout, p.Timeouts.Client
 	h.ln = newConnListener()
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
 	h.srv = &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: requestTimeout,
-		IdleTimeout:       idle,
-		ConnState:         h.connState,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		Handler: h,
+		// The guard times request heads out itself, to answer 408.
+		IdleTimeout: idle,
+		ConnState:   h.connState,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			ci := &connInfo{}
+			ci.guard, _ = c.(*h1guard)
+			if ci.guard != nil {
+				if tc, ok := ci.guard.Conn.(*stdtls.Conn); ok {
+					cs := tc.ConnectionState()
+					ci.tls = &cs
+				}
+			}
+			return context.WithValue(ctx, connKey, ci)
+		},
+		Protocols: protocols,
+		// HTTP/2 header blocks are bounded like HTTP/1 heads (net/http
+		// answers 431 beyond).
+		MaxHeaderBytes: h.limits.maxHead,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	go h.srv.Serve(h.ln)
-	return h
+	return h, nil
 }
 
 // serve hands an accepted (and, with ssl, handshaken) connection to the
-// HTTP server; done is called when the connection closes.
+// HTTP server; done is called when the connection closes. HTTP/1
+// connections go through the guard first.
 func (h *httpServer) serve(c net.Conn, done func()) {
+	if tc, ok := c.(*stdtls.Conn); !ok || tc.ConnectionState().NegotiatedProtocol != "h2" {
+		c = newH1Guard(c, h.limits, h.firstHead, h.nextHead, h.body, h.log)
+	}
 	h.ended.Store(c, done)
 	if !h.ln.push(c) {
 		h.ended.Delete(c)
@@ -133,30 +156,62 @@ func (h *httpServer) connState(c net.Conn, s http.ConnState) {
 // TLS handshake are served too, so the server keeps taking them.
 func (h *httpServer) shutdown() {
 	h.srv.SetKeepAlivesEnabled(false)
-	h.tr.CloseIdleConnections()
+	for _, hb := range h.routes.all {
+		hb.closeIdle()
+	}
 }
 
-// ServeHTTP picks a server for the request and forwards it.
+// ServeHTTP answers what the guard refused, runs the http-request rules,
+// picks a backend and a server and forwards the request.
 func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w}
 	info := &requestInfo{}
-	x := h.layers.begin(rw, r, h.beProxy)
+	if ci, ok := r.Context().Value(connKey).(*connInfo); ok {
+		info.guard, info.first = ci.guard, ci.served.Add(1) == 1
+		if r.TLS == nil && ci.tls != nil {
+			r = r.WithContext(r.Context()) // a copy, to set TLS on
+			r.TLS = ci.tls
+		}
+		if ci.guard != nil {
+			if code := ci.guard.refused(r.URL.Path); code != 0 {
+				h.counters.errors.Add(1)
+				h.writePage(rw, nil, code)
+				bad := *r
+				bad.Method = "" // logged as <BADREQ>, like HAProxy
+				h.logRequest(&bad, rw, info, start)
+				return
+			}
+			if r.Header.Get("Upgrade") != "" {
+				// Unless the response says otherwise (101), the
+				// connection stays HTTP after a request with Upgrade.
+				defer ci.guard.upgraded(false)
+			}
+		}
+	}
+	r, hb, reply := h.applyRequestRules(r, info)
+	if reply != nil {
+		h.writeReply(rw, hb, reply)
+		h.logRequest(r, rw, info, start)
+		return
+	}
+	// Cache hits come after the deny and redirect rules, as in HAProxy.
+	x := h.layers.begin(rw, r, hbProxy(hb))
 	defer x.end() // a response cut short (ReverseProxy panics) too
 	if x.serveCached(r) {
 		x.end()
 		h.logRequest(r, rw, info, start)
 		return
 	}
-	if h.backend == nil {
-		writeError(rw, http.StatusServiceUnavailable)
+	if hb == nil || hb.backend == nil {
+		h.writePage(rw, hb, http.StatusServiceUnavailable)
 		h.logRequest(r, rw, info, start)
 		return
 	}
-	s, err := h.backend.Acquire(r.Context(), clientAddr(r), nil)
+	s, err := hb.backend.Acquire(r.Context(), clientAddr(r), nil)
 	if err != nil {
 		info.err = err
-		writeError(rw, http.StatusServiceUnavailable)
+		h.writePage(rw, hb, http.StatusServiceUnavailable)
 		h.logRequest(r, rw, info, start)
 		return
 	}
@@ -164,11 +219,36 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(r.Context(), serverKey, s)
 	ctx = context.WithValue(ctx, infoKey, info)
 	ctx = context.WithValue(ctx, peerKey, clientAddr(r))
-	h.rp.ServeHTTP(x.w, r.WithContext(ctx))
+	// Deferred: ReverseProxy panics (http.ErrAbortHandler) when a
+	// server fails in the middle of a body, and the server slot must
+	// still be released.
+	defer func() {
+		s.Release()
+		h.logRequest(r, rw, info, start)
+	}()
+	hb.rp.ServeHTTP(x.w, r.WithContext(ctx))
 	x.done()
 	x.end() // before the log line, which counts the compressed stream's last bytes
-	s.Release()
-	h.logRequest(r, rw, info, start)
+}
+
+// hbProxy is the proxy of a backend, nil for none.
+func hbProxy(hb *httpBackend) *config.Proxy {
+	if hb == nil {
+		return nil
+	}
+	return hb.proxy
+}
+
+// applyRequestRules runs the rules on a copy of the request whose headers
+// they may change.
+func (h *httpServer) applyRequestRules(r *http.Request, info *requestInfo) (*http.Request, *httpBackend, *httprules.Reply) {
+	if h.routes.hasRules() {
+		r = r.Clone(r.Context())
+	}
+	info.txn = httprules.NewTxn(r)
+	hb, reply := h.runRequestRules(info.txn)
+	info.be = hb
+	return info.txn.Req, hb, reply
 }
 
 // rewrite points the outgoing request at the chosen server and adds the
@@ -178,9 +258,16 @@ func (h *httpServer) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = serverDialHost(s, pr.In)
 	pr.Out.Host = pr.In.Host
+	// ReverseProxy drops the client's X-Forwarded-* headers; HAProxy
+	// passes them on (and rules may have set them).
+	for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if v, ok := pr.In.Header[k]; ok {
+			pr.Out.Header[k] = v
+		}
+	}
 	ff := h.proxy.ForwardFor
-	if ff == nil && h.beProxy != nil {
-		ff = h.beProxy.ForwardFor
+	if info, ok := pr.In.Context().Value(infoKey).(*requestInfo); ok && ff == nil && info.be != nil {
+		ff = info.be.proxy.ForwardFor
 	}
 	if ff != nil {
 		addForwardFor(pr, ff)
@@ -240,8 +327,7 @@ func dialHost(a addr.Addr, sni string) string {
 	if a.Family == addr.TCP && sni == "" {
 		return a.String()
 	}
-	// "s" keeps the label non-empty when there is no name.
-	return hex.EncodeToString([]byte(a.Key())) + ".s" + hex.EncodeToString([]byte(sni)) + unixHostSuffix
+	return hexHost(a.Key(), sni)
 }
 
 // serverSNI is the name an ssl server with a per-request "sni" gets: the
@@ -266,11 +352,14 @@ func serverSNI(s *backend.Server, r *http.Request) string {
 	return ""
 }
 
-func (h *httpServer) dial(ctx context.Context, network, hostport string) (net.Conn, error) {
-	var t config.Timeouts
-	if h.beProxy != nil {
-		t = h.beProxy.Timeouts
+// dialer returns the dial function of a backend's transports.
+func (h *httpServer) dialer(t config.Timeouts) func(ctx context.Context, network, hostport string) (net.Conn, error) {
+	return func(ctx context.Context, network, hostport string) (net.Conn, error) {
+		return h.dial(ctx, t, hostport)
 	}
+}
+
+func (h *httpServer) dial(ctx context.Context, t config.Timeouts, hostport string) (net.Conn, error) {
 	start := time.Now()
 	a, sni, err := parseDialHost(hostport)
 	if err != nil {
@@ -333,34 +422,24 @@ func (h *httpServer) proxyError(w http.ResponseWriter, r *http.Request, err erro
 	if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
 		info.err = err
 	}
+	var hb *httpBackend
+	if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
+		hb = info.be
+	}
 	var ne net.Error
+	if status, ok := isDenied(err); ok {
+		h.writePage(w, hb, status)
+		return
+	}
 	switch {
 	case errors.Is(err, context.Canceled):
 		// The client went away: nothing to answer.
 		return
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
-		writeError(w, http.StatusGatewayTimeout)
+		h.writePage(w, hb, http.StatusGatewayTimeout)
 	default:
-		writeError(w, http.StatusBadGateway)
+		h.writePage(w, hb, http.StatusBadGateway)
 	}
-}
-
-// errorBodies are HAProxy's default error pages.
-var errorBodies = map[int]string{
-	http.StatusBadRequest:         "<html><body><h1>400 Bad request</h1>\nYour browser sent an invalid request.\n</body></html>\n",
-	http.StatusBadGateway:         "<html><body><h1>502 Bad Gateway</h1>\nThe server returned an invalid or incomplete response.\n</body></html>\n",
-	http.StatusServiceUnavailable: "<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n",
-	http.StatusGatewayTimeout:     "<html><body><h1>504 Gateway Time-out</h1>\nThe server didn't respond in time.\n</body></html>\n",
-}
-
-func writeError(w http.ResponseWriter, code int) {
-	body := errorBodies[code]
-	h := w.Header()
-	h.Set("Content-Type", "text/html")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(code)
-	io.WriteString(w, body)
 }
 
 // statusWriter records the status and size of a response for the log.

@@ -46,6 +46,8 @@ func isEncodedHost(host string) bool {
 	return len(host) > len(unixHostSuffix) && host[len(host)-len(unixHostSuffix):] == unixHostSuffix
 }
 
+// hexHost is the dial host of a server's socket key and SNI ("s" keeps
+// the label non-empty when there is no name).
 func hexHost(key, sni string) string {
 	return hex.EncodeToString([]byte(key)) + ".s" + hex.EncodeToString([]byte(sni)) + unixHostSuffix
 }

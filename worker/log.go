@@ -93,8 +93,9 @@ func (h *httpServer) logRequest(r *http.Request, w *statusWriter, info *requestI
 		URI:       r.RequestURI,
 		Version:   r.Proto,
 	}
-	if h.beProxy != nil {
-		e.Backend = h.beProxy.Name
+	e.Backend = h.proxy.Name // HAProxy logs the frontend when no backend was chosen
+	if info.be != nil {
+		e.Backend = info.be.proxy.Name
 	}
 	if info.server != nil {
 		e.Server = info.server.Name()

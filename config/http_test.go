@@ -1,0 +1,103 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// httpFront is an http frontend whose lines under test follow.
+const httpFront = "defaults\n    mode http\nfrontend f\n    bind :81\n    default_backend l\n"
+
+func TestHTTPKeywords(t *testing.T) {
+	dir := t.TempDir()
+	page := filepath.Join(dir, "503.http")
+	os.WriteFile(page, []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nlater\n"), 0o644)
+	junk := filepath.Join(dir, "junk.http")
+	os.WriteFile(junk, []byte("<html>not a response</html>\n"), 0o644)
+	runCases(t, []loadCase{
+		{name: "rules", cfg: httpFront +
+			"    acl api path_beg /api\n" +
+			"    acl api path_beg /v2\n" +
+			"    http-request deny if { path /x } !api\n" +
+			"    http-request set-header X-Sni %[ssl_fc_sni]\n" +
+			"    http-request redirect scheme https code 301 unless { ssl_fc }\n" +
+			"    http-response del-header Server\n" +
+			"    use_backend l if api || { hdr(host) -i a.example }\n" + lst},
+		{name: "acl in defaults", cfg: "defaults\n    acl a path /\n" + lst, errs: []string{"t.cfg:2: 'acl' not allowed in 'defaults' section"}},
+		{name: "http-request in defaults", cfg: "defaults\n    http-request deny\n" + lst, errs: []string{"t.cfg:2: 'http-request' not allowed in 'defaults' section"}},
+		{name: "unknown ACL", cfg: httpFront + "    http-request deny if nope\n" + lst, errs: []string{
+			"t.cfg:6: http-request deny: no such ACL: 'nope' (declare it with an 'acl' line before its first use)"}},
+		{name: "ACL used before its line", cfg: httpFront + "    http-request deny if a\n    acl a path /\n" + lst, errs: []string{
+			"t.cfg:6: http-request deny: no such ACL: 'a' (declare it with an 'acl' line before its first use)"}},
+		{name: "unsupported action", cfg: httpFront + "    http-request set-var(txn.a) str(b)\n" + lst, errs: []string{
+			"t.cfg:6: 'http-request': unknown action 'set-var(txn.a)' (supported: add-header, allow, del-header, deny, redirect, set-header, set-path)"}},
+		{name: "named unsupported action", cfg: httpFront + "    http-request tarpit\n" + lst, errs: []string{
+			"t.cfg:6: 'http-request tarpit' is not supported (supported: add-header, allow, del-header, deny, redirect, set-header, set-path)"}},
+		{name: "cache-use without cache", cfg: httpFront + "    http-request cache-use c\n" + lst, errs: []string{
+			"t.cfg:6: frontend 'f': 'http-request cache-use' names no cache section 'c'"}},
+		{name: "bad acl", cfg: httpFront + "    acl a src 1.2.3\n" + lst, errs: []string{
+			"t.cfg:6: acl 'a': src: '1.2.3' is not an IP address or network"}},
+		{name: "rules in tcp mode", cfg: "frontend f\n    bind :81\n    http-request deny\n    http-response deny\n    default_backend l\n" + lst, errs: []string{
+			"t.cfg:3: frontend 'f': 'http-request' rules need 'mode http'",
+			"t.cfg:4: frontend 'f': 'http-response' rules need 'mode http'"}},
+		{name: "tcp frontend, backend with rules", cfg: "frontend f\n    bind :81\n    default_backend b\nbackend b\n    mode http\n    http-request deny\n    server s 127.0.0.1:80\n" + lst, errs: []string{
+			"t.cfg:3: tcp frontend 'f' cannot use backend 'b' in its default_backend: the backend's http-request/http-response rules would never run (see 'mode')"}},
+		{name: "errorfile", cfg: "defaults\n    mode http\n    errorfile 503 " + page + "\n" + lst},
+		{name: "errorfile code", cfg: "defaults\n    errorfile 418 " + page + "\n" + lst, errs: []string{
+			"t.cfg:2: 'errorfile 418': status code not handled (supported: 200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504)"}},
+		{name: "errorfile missing", cfg: "defaults\n    errorfile 503 " + dir + "/none\n" + lst, errs: []string{
+			"t.cfg:2: 'errorfile 503': open " + dir + "/none: no such file or directory"}},
+		{name: "errorfile not a response", cfg: "defaults\n    errorfile 503 " + junk + "\n" + lst, errs: []string{
+			"t.cfg:2: 'errorfile 503 " + junk + "': not an HTTP response: the file must hold a complete response, starting with a status line such as 'HTTP/1.1 503 Service Unavailable'"}},
+		{name: "http-reuse", cfg: "defaults\n    http-reuse always\n" + lst},
+		{name: "http-reuse bad", cfg: "defaults\n    http-reuse sometimes\n" + lst, errs: []string{
+			"t.cfg:2: 'http-reuse' expects 'never', 'safe', 'aggressive' or 'always', got 'sometimes'"}},
+		{name: "proto h2", cfg: "backend b\n    server s 127.0.0.1:80 proto h2\n" + lst},
+		{name: "proto bad", cfg: "backend b\n    server s 127.0.0.1:80 proto fcgi\n" + lst, errs: []string{
+			"t.cfg:2: server 's': 'proto fcgi' is not supported (supported: h2, h1)"}},
+		{name: "tune.http.maxhdr", cfg: "global\n    tune.http.maxhdr 0\n" + lst, errs: []string{
+			"t.cfg:2: 'tune.http.maxhdr' must be between 1 and 32767, got 0"}},
+	})
+}
+
+func TestHTTPValues(t *testing.T) {
+	dir := t.TempDir()
+	page := filepath.Join(dir, "503.http")
+	raw := "HTTP/1.1 503 Service Unavailable\r\n\r\nlater\n"
+	os.WriteFile(page, []byte(raw), 0o644)
+	cfg, _, err := load("global\n    tune.http.maxhdr 50\ndefaults\n    mode http\n    errorfile 503 " + page + "\n" +
+		"frontend f\n    bind :81\n    acl a path /a\n    http-request deny if a\n    http-response set-header X y\n" +
+		"    use_backend b if a\n    default_backend b\nbackend b\n    http-reuse never\n    server s 127.0.0.1:80 proto h2\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, b := cfg.Proxy("f"), cfg.Proxy("b")
+	if cfg.Global.MaxHdr != 50 {
+		t.Errorf("MaxHdr %d", cfg.Global.MaxHdr)
+	}
+	if !reflect.DeepEqual(f.ACLs, []RuleLine{{Words: []string{"a", "path", "/a"}, Pos: Pos{"t.cfg", 8}}}) {
+		t.Errorf("ACLs %+v", f.ACLs)
+	}
+	if !reflect.DeepEqual(f.HTTPRequest, []RuleLine{{Words: []string{"deny", "if", "a"}, Pos: Pos{"t.cfg", 9}}}) {
+		t.Errorf("HTTPRequest %+v", f.HTTPRequest)
+	}
+	if len(f.HTTPResponse) != 1 || !reflect.DeepEqual(f.UseBackends[0].Cond, []string{"if", "a"}) {
+		t.Errorf("HTTPResponse %+v UseBackends %+v", f.HTTPResponse, f.UseBackends)
+	}
+	if f.ErrorFiles[503] != raw || b.ErrorFiles[503] != raw {
+		t.Errorf("ErrorFiles %v %v", f.ErrorFiles, b.ErrorFiles)
+	}
+	if b.HTTPReuse != "never" || b.Servers[0].Proto != "h2" {
+		t.Errorf("HTTPReuse %q Proto %q", b.HTTPReuse, b.Servers[0].Proto)
+	}
+}
+
+func TestHeadRoom(t *testing.T) {
+	for _, c := range []struct{ buf, want int }{{16384, 15360}, {1024, 512}, {2048, 1024}, {65536, 64512}} {
+		if got := HeadRoom(c.buf); got != c.want {
+			t.Errorf("HeadRoom(%d) = %d, want %d", c.buf, got, c.want)
+		}
+	}
+}
