@@ -152,6 +152,9 @@ func NewLoaded(ctx context.Context, ld *Loaded, exe string, log *slog.Logger) (*
 	if lim.Warning != "" {
 		log.Warn(lim.Warning)
 	}
+	if err := ld.Source.remember(ld.Bundle); err != nil {
+		log.Warn("a restart will accept older bundles", "err", err)
+	}
 	m := &Master{
 		src:        ld.Source,
 		bundle:     ld.Bundle,

@@ -89,6 +89,9 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 // setSource records where the running configuration was read from.
 func (m *Master) setSource(ld *Loaded) {
 	m.bundle = ld.Bundle
+	if err := m.src.remember(ld.Bundle); err != nil {
+		m.log.Warn("a restart will accept older bundles", "err", err)
+	}
 }
 
 // logReloaded says what configuration now runs.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,14 @@ import (
 type Source struct {
 	Files  []string
 	Bundle string
+	// StateDir, when set, keeps the sequence and digest of the last bundle
+	// accepted (file bundle-sequence), so that a replay is refused at start
+	// too, after a restart or a reboot. The unit's StateDirectory= gives it.
+	StateDir string
 }
+
+// stateFile is the file in StateDir that remembers the last bundle.
+const stateFile = "bundle-sequence"
 
 // Loaded is a configuration read from its Source and checked.
 type Loaded struct {
@@ -80,6 +88,11 @@ func (s Source) Load(running *bundle.Bundle, now time.Time) (*Loaded, []config.D
 	if len(trust.Proxies) > 0 {
 		return nil, warnings, fmt.Errorf("-B %s: %s holds proxies ('%s'): with -B the configuration comes from the bundle, and the -f files only name the trusted keys (config-signing-key)", s.Bundle, strings.Join(s.Files, ", "), trust.Proxies[0].Name)
 	}
+	if running == nil {
+		if running, err = s.lastBundle(); err != nil {
+			return nil, warnings, err
+		}
+	}
 	b, err := readBundle(s.Bundle, keys, running, now)
 	if err != nil {
 		return nil, warnings, err
@@ -123,6 +136,43 @@ func readBundle(path string, keys []*bundle.PublicKey, running *bundle.Bundle, n
 		}
 	}
 	return b, nil
+}
+
+// lastBundle returns the sequence and digest of the last bundle accepted,
+// as remembered in StateDir; nil when nothing is remembered.
+func (s Source) lastBundle() (*bundle.Bundle, error) {
+	if s.StateDir == "" {
+		return nil, nil
+	}
+	path := filepath.Join(s.StateDir, stateFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the last bundle's sequence: %w", err)
+	}
+	var b bundle.Bundle
+	if _, err := fmt.Sscanf(string(data), "%d %s", &b.Sequence, &b.Digest); err != nil {
+		return nil, fmt.Errorf("%s: want \"SEQUENCE DIGEST\": %w (delete it to accept any bundle)", path, err)
+	}
+	return &b, nil
+}
+
+// remember records b as the last bundle accepted, in StateDir.
+func (s Source) remember(b *bundle.Bundle) error {
+	if s.StateDir == "" || b == nil {
+		return nil
+	}
+	path := filepath.Join(s.StateDir, stateFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d %s\n", b.Sequence, b.Digest), 0o644); err != nil {
+		return fmt.Errorf("remember the bundle's sequence: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("remember the bundle's sequence: %w", err)
+	}
+	return nil
 }
 
 // readSigningKeys reads the public keys the config-signing-key lines name,

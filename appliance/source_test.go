@@ -139,3 +139,39 @@ func TestCollectRefusesSigningKey(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// TestSourceRemembersLastBundle: with a state directory, a bundle older
+// than the last one accepted is refused at start too.
+func TestSourceRemembersLastBundle(t *testing.T) {
+	_, trust, _, sign := signedSetup(t)
+	b10, b5, b10other := sign(10, ""), sign(5, ""), sign(10, "    maxconn 100\n")
+	state := t.TempDir()
+	src := Source{Files: []string{trust}, Bundle: b10, StateDir: state}
+	ld, _, err := src.Load(nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.remember(ld.Bundle); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		bundle string
+		want   string
+	}{
+		{b10, ""},
+		{b5, "sequence 5 is older than the running bundle's 10"},
+		{b10other, "with other contents"},
+	}
+	for _, tt := range tests {
+		_, _, err := Source{Files: []string{trust}, Bundle: tt.bundle, StateDir: state}.Load(nil, time.Now())
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%s: error %v, want %q", filepath.Base(tt.bundle), err, tt.want)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(state, stateFile), []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := (Source{Files: []string{trust}, Bundle: b10, StateDir: state}).Load(nil, time.Now()); err == nil || !strings.Contains(err.Error(), "delete it") {
+		t.Errorf("bad state file: %v", err)
+	}
+}

@@ -27,3 +27,20 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseKeys feeds the key file parsers arbitrary files: errors, never
+// panics; a public key that parses has the id of its bytes.
+func FuzzParseKeys(f *testing.F) {
+	key := keyFromSeeds([64]byte{4, 5, 6})
+	f.Add(key.Pub.PEM())
+	f.Add([]byte("-----BEGIN SLUICE BUNDLE PRIVATE KEY-----\nAAAA\n-----END SLUICE BUNDLE PRIVATE KEY-----\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if pub, err := ParsePublicKey(data); err == nil {
+			again, err := ParsePublicKey(pub.PEM())
+			if err != nil || again.ID != pub.ID {
+				t.Fatalf("public key %s does not survive a round trip: %v", pub.ID, err)
+			}
+		}
+		ParsePrivateKey(data)
+	})
+}

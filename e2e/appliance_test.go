@@ -45,7 +45,6 @@ func applianceConfig(t *testing.T, dir string, port, statsPort int) string {
 	cfg := strings.NewReplacer(
 		"/etc/sluice/certs/site.pem", writeCert(t),
 		"/run/sluice/admin.sock", filepath.Join(dir, "admin.sock"),
-		"log /dev/log local0 info", "log stderr local0 info",
 		"bind :443 ", fmt.Sprintf("bind 127.0.0.1:%d ", port),
 		"bind :8404 ", fmt.Sprintf("bind 127.0.0.1:%d ", statsPort),
 		"127.0.0.1:8404", fmt.Sprintf("127.0.0.1:%d", statsPort),
@@ -182,27 +181,35 @@ func TestUnitNotify(t *testing.T) {
 	}
 }
 
-// TestUnitVerify runs systemd-analyze verify on the unit, with the
-// binaries it names taken from this tree.
+// TestUnitVerify runs systemd-analyze verify on the units, with the
+// programs they name taken from this tree.
 func TestUnitVerify(t *testing.T) {
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {
-		t.Skip("systemd-analyze is not installed (apt-get install systemd): the unit is not verified")
+		t.Skip("systemd-analyze is not installed (apt-get install systemd): the units are not verified")
 	}
-	data, err := os.ReadFile(filepath.Join(distDir, "sluice.service"))
+	dist, err := filepath.Abs(distDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	firstboot, err := filepath.Abs(filepath.Join(distDir, "sluice-firstboot"))
-	if err != nil {
-		t.Fatal(err)
+	programs := strings.NewReplacer(
+		"/usr/lib/sluice/", dist+"/",
+		"/usr/bin/sluice", sluiceBin,
+	)
+	dir := t.TempDir()
+	var paths []string
+	for _, name := range []string{"sluice.service", "sluice-selftest.service"} {
+		data, err := os.ReadFile(filepath.Join(distDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(programs.Replace(string(data))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, path)
 	}
-	unit := strings.NewReplacer("/usr/bin/sluice", sluiceBin, "/usr/lib/sluice/sluice-firstboot", firstboot).Replace(string(data))
-	path := filepath.Join(t.TempDir(), "sluice.service")
-	if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
+	out, err := exec.Command(analyze, append([]string{"verify"}, paths...)...).CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}

@@ -271,3 +271,26 @@ func TestBundleStartRefusals(t *testing.T) {
 		t.Fatalf("verify with the wrong key: exit %d: %s", code, out)
 	}
 }
+
+// TestBundleReplayAfterRestart: under systemd's StateDirectory= the last
+// bundle's sequence survives the process, so an older bundle is refused
+// at the next start too.
+func TestBundleReplayAfterRestart(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("STATE_DIRECTORY", state)
+	f := newFleet(t)
+	backend := textBackend(t, "x")
+	if err := os.WriteFile(f.live, f.sign(t, "fleet", 10, backend), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startBinary(t, fmt.Sprintf("127.0.0.1:%d", f.port), "-f", f.trust, "-B", f.live)
+	if data, err := os.ReadFile(filepath.Join(state, "bundle-sequence")); err != nil || !strings.HasPrefix(string(data), "10 ") {
+		t.Fatalf("state file: %q %v", data, err)
+	}
+	if err := os.WriteFile(f.live, f.sign(t, "fleet", 5, backend), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runSluice(t, "-f", f.trust, "-B", f.live); code != 1 || !strings.Contains(out, "older than the running bundle's 10") {
+		t.Fatalf("start with an older bundle: exit %d: %s", code, out)
+	}
+}

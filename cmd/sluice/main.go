@@ -82,6 +82,10 @@ func run(args []string) int {
 	}
 
 	src := appliance.Source{Files: files, Bundle: *bundlePath}
+	if dirs := os.Getenv("STATE_DIRECTORY"); dirs != "" && src.Bundle != "" {
+		// systemd's StateDirectory=: remember the last bundle across restarts.
+		src.StateDir, _, _ = strings.Cut(dirs, ":")
+	}
 	if *checkOnly {
 		return check(src)
 	}
