@@ -9,22 +9,23 @@ import (
 type format int
 
 const (
-	formatRFC3164  format = iota // <PRI>Mmm dd hh:mm:ss hostname tag[pid]: msg
-	formatLocal                  // RFC 3164 without the hostname (HAProxy's default)
-	formatRFC5424                // <PRI>1 ISO-DATE hostname tag pid - - msg
-	formatShort                  // <LEVEL>msg
-	formatPriority               // <PRI>msg
-	formatTimed                  // <LEVEL>ISO-DATE msg
-	formatISO                    // ISO-DATE msg
-	formatRaw                    // msg
+	// <PRI>Mmm dd hh:mm:ss tag[pid]: msg. HAProxy writes a hostname in
+	// this header only with log-send-hostname, which Sluice does not
+	// have: local syslog daemons and journald take the tag right after
+	// the date.
+	formatRFC3164  format = iota
+	formatRFC5424         // <PRI>1 ISO-DATE hostname tag pid - - msg
+	formatShort           // <LEVEL>msg
+	formatPriority        // <PRI>msg
+	formatTimed           // <LEVEL>ISO-DATE msg
+	formatISO             // ISO-DATE msg
+	formatRaw             // msg
 )
 
 func parseFormat(s string) (format, bool) {
 	switch s {
-	case "", "rfc3164":
+	case "", "rfc3164", "local": // "local" is HAProxy's name for the same
 		return formatRFC3164, true
-	case "local":
-		return formatLocal, true
 	case "rfc5424":
 		return formatRFC5424, true
 	case "short":
@@ -119,13 +120,9 @@ func appendFrame(dst []byte, f format, facility int, level Level, now time.Time,
 	start := len(dst)
 	pri := facility<<3 | int(level)
 	switch f {
-	case formatRFC3164, formatLocal:
+	case formatRFC3164:
 		dst = appendPri(dst, pri)
 		dst = now.AppendFormat(dst, "Jan _2 15:04:05 ")
-		if f == formatRFC3164 {
-			dst = append(dst, hostname...)
-			dst = append(dst, ' ')
-		}
 		dst = append(dst, tag...)
 		dst = append(dst, '[')
 		dst = strconv.AppendInt(dst, int64(pid), 10)

@@ -24,8 +24,7 @@ func TestAppendFrame(t *testing.T) {
 		f    format
 		want string
 	}{
-		{formatRFC3164, "<134>Feb  6 07:08:09 host sluice[42]: hello world\n"},
-		{formatLocal, "<134>Feb  6 07:08:09 sluice[42]: hello world\n"},
+		{formatRFC3164, "<134>Feb  6 07:08:09 sluice[42]: hello world\n"},
 		{formatRFC5424, "<134>1 2026-02-06T07:08:09.123456+01:00 host sluice 42 - - hello world\n"},
 		{formatShort, "<6>hello world\n"},
 		{formatPriority, "<134>hello world\n"},
@@ -46,7 +45,7 @@ func TestAppendFrame(t *testing.T) {
 	}
 	// maxLen bounds the frame without its newline, as HAProxy's "len".
 	got = string(appendFrame(nil, formatRFC3164, 16, LevelErr, now, "host", "sluice", 42, []byte(strings.Repeat("x", 200)), 80))
-	if len(got) != 81 || !strings.HasPrefix(got, "<131>Feb  6 07:08:09 host sluice[42]: xxx") || !strings.HasSuffix(got, "x\n") {
+	if len(got) != 81 || !strings.HasPrefix(got, "<131>Feb  6 07:08:09 sluice[42]: xxx") || !strings.HasSuffix(got, "x\n") {
 		t.Errorf("truncated: %d bytes %q", len(got), got)
 	}
 	if n := testing.AllocsPerRun(100, func() {
@@ -105,7 +104,7 @@ func TestUDP(t *testing.T) {
 		want   string // regular expression
 	}{
 		{config.LogTarget{Addr: rx.LocalAddr().String(), Facility: "local0"},
-			`^<134>[A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d ` + regexp.QuoteMeta(hostname) + ` sluice\[42\]: ` + regexp.QuoteMeta(line) + "\n$"},
+			`^<134>[A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d sluice\[42\]: ` + regexp.QuoteMeta(line) + "\n$"},
 		{config.LogTarget{Addr: "udp@" + rx.LocalAddr().String(), Format: "rfc5424", Facility: "local7"},
 			`^<190>1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d ` + regexp.QuoteMeta(hostname) + ` sluice 42 - - ` + regexp.QuoteMeta(line) + "\n$"},
 		{config.LogTarget{Addr: "ipv4@" + rx.LocalAddr().String(), Format: "short", Facility: "daemon"},

@@ -526,7 +526,7 @@ var facilities = []string{
 
 var levels = []string{"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"}
 
-var logFormats = []string{"rfc3164", "rfc5424", "short", "raw"}
+var logFormats = []string{"rfc3164", "local", "rfc5424", "short", "raw"}
 
 // logTarget normalizes a log target: "stdout", "stderr", a unix socket
 // path, or a UDP host:port (port 514 by default).

@@ -136,7 +136,7 @@ func TestGlobalKeywords(t *testing.T) {
 		{name: "log len without value", cfg: "global\n    log 127.0.0.1 local0 len\n" + lst, errs: []string{
 			"t.cfg:2: 'log': unknown level 'len' (expected one of emerg, alert, crit, err, warning, notice, info, debug)"}},
 		{name: "log format", cfg: "global\n    log 127.0.0.1 format iso local0\n" + lst, errs: []string{
-			"t.cfg:2: 'log': format 'iso' is not supported (supported: rfc3164, rfc5424, short, raw)"}},
+			"t.cfg:2: 'log': format 'iso' is not supported (supported: rfc3164, local, rfc5424, short, raw)"}},
 		{name: "log sample", cfg: "global\n    log 127.0.0.1 sample 1:2 local0\n" + lst, errs: []string{"t.cfg:2: 'log': 'sample' is not supported"}},
 		{name: "log ring", cfg: "global\n    log ring@buf local0\n" + lst, errs: []string{
 			"t.cfg:2: 'log': log target 'ring@buf' is not supported (use host[:port], [ipv6]:port, a unix socket path, stdout or stderr)"}},
