@@ -241,7 +241,10 @@ func (p *Process) control(ctx context.Context) {
 			p.ctrl.Send(control.Msg{Kind: control.KindStats, ID: msg.ID, Snapshot: &snap})
 		case control.KindChange:
 			for _, c := range msg.Changes {
-				if err := p.apply(c); err != nil {
+				switch err := p.apply(c); {
+				case errors.Is(err, errNotHere):
+					p.log.Debug("change for other processes", "err", err)
+				case err != nil:
 					p.log.Warn("change refused", "err", err)
 				}
 			}

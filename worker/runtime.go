@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -57,6 +58,11 @@ func (g *generation) applyAll(changes []runtimeapi.Change) {
 	}
 }
 
+// errNotHere is a change for a proxy that runs in other processes only:
+// the master sends every change to every process, having checked it
+// against the whole configuration.
+var errNotHere = errors.New("not in this process")
+
 func (g *generation) apply(c runtimeapi.Change) error {
 	if c.MaxConnFrontend != nil {
 		found := false
@@ -67,7 +73,7 @@ func (g *generation) apply(c runtimeapi.Change) error {
 			}
 		}
 		if !found {
-			return fmt.Errorf("no frontend %q in this process", c.Frontend)
+			return fmt.Errorf("frontend %q: %w", c.Frontend, errNotHere)
 		}
 		return nil
 	}
@@ -82,7 +88,7 @@ func (g *generation) apply(c runtimeapi.Change) error {
 	}
 	b, ok := g.backends[c.Backend]
 	if !ok {
-		return fmt.Errorf("no backend %q in this process", c.Backend)
+		return fmt.Errorf("backend %q: %w", c.Backend, errNotHere)
 	}
 	s := b.Server(c.Server)
 	if s == nil {
