@@ -224,7 +224,9 @@ func newLogger(debug, quiet bool) *slog.Logger {
 
 // profileCPU records a CPU profile of this child for the benchmarks'
 // analysis: SLUICE_CPUPROFILE=DIR writes DIR/cpu-process-N.pprof, covering
-// the first SLUICE_CPUPROFILE_SECONDS (default 30) seconds of the process.
+// the first SLUICE_CPUPROFILE_SECONDS (default 30) seconds of the process,
+// then DIR/heap-process-N.pprof and DIR/goroutine-process-N.pprof as they
+// are at that moment.
 func profileCPU(dir string, num int, log *slog.Logger) {
 	secs, err := strconv.Atoi(os.Getenv("SLUICE_CPUPROFILE_SECONDS"))
 	if err != nil || secs <= 0 {
@@ -243,5 +245,25 @@ func profileCPU(dir string, num int, log *slog.Logger) {
 	time.AfterFunc(time.Duration(secs)*time.Second, func() {
 		pprof.StopCPUProfile()
 		f.Close()
+		// The memory and goroutines at the same moment, for the
+		// per-connection memory figure.
+		for _, name := range []string{"heap", "goroutine"} {
+			path := filepath.Join(dir, fmt.Sprintf("%s-process-%d.pprof", name, num))
+			if err := writeProfile(name, path); err != nil {
+				log.Error(name+" profile", "err", err)
+			}
+		}
 	})
+}
+
+func writeProfile(name, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
