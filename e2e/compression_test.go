@@ -70,11 +70,7 @@ func textBody(n int) []byte {
 // and X-Forwarded-For it received. Other paths are in handlers.
 func compressBackend(t *testing.T, handlers map[string]http.HandlerFunc) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Seen-Accept-Encoding", r.Header.Get("Accept-Encoding"))
 		w.Header().Set("X-Seen-Forwarded-For", r.Header.Get("X-Forwarded-For"))
 		if h, ok := handlers[r.URL.Path]; ok {
@@ -90,10 +86,7 @@ func compressBackend(t *testing.T, handlers map[string]http.HandlerFunc) int {
 		w.Header().Set("Etag", `"v1"`)
 		w.Header().Set("Content-Length", strconv.Itoa(n))
 		w.Write(textBody(n))
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().(*net.TCPAddr).Port
+	}))
 }
 
 func decodeBody(t *testing.T, encoding string, b []byte) []byte {

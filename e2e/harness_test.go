@@ -241,13 +241,20 @@ func tcpConnsTo(t *testing.T, pids map[int]int, port int) map[int]int {
 // X-Forwarded-For and X-Forwarded-Proto it received.
 func httpBackend(t *testing.T) int {
 	t.Helper()
+	return serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "xff=%s proto=%s\n", r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Proto"))
+	}))
+}
+
+// serveHTTP serves h on a new 127.0.0.1 port for the rest of the test and
+// returns the port.
+func serveHTTP(t *testing.T, h http.Handler) int {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "xff=%s proto=%s\n", r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Proto"))
-	})}
+	srv := &http.Server{Handler: h}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().(*net.TCPAddr).Port

@@ -301,11 +301,7 @@ func TestHTTPPipelineThenMalformed(t *testing.T) {
 // TestHTTPUpgrade checks that a connection the server upgrades (101)
 // becomes a tunnel, and that one it does not upgrade stays checked.
 func TestHTTPUpgrade(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	server := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "echo" {
 			io.WriteString(w, "no upgrade\n")
 			return
@@ -318,11 +314,9 @@ func TestHTTPUpgrade(t *testing.T) {
 		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
 		rw.Flush()
 		io.Copy(c, rw)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	}))
 	port := freePort(t)
-	startSluice(t, plainHTTPConfig(port, ln.Addr().(*net.TCPAddr).Port, ""), fmt.Sprintf("127.0.0.1:%d", port))
+	startSluice(t, plainHTTPConfig(port, server, ""), fmt.Sprintf("127.0.0.1:%d", port))
 
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
@@ -407,11 +401,7 @@ func TestHTTPErrorPagesMatchHAProxy(t *testing.T) {
 func TestHTTPBadChunkLater(t *testing.T) {
 	var hidden atomic.Int64
 	started := make(chan struct{}, 1)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	server := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/hidden" {
 			hidden.Add(1)
 		}
@@ -420,11 +410,9 @@ func TestHTTPBadChunkLater(t *testing.T) {
 		default:
 		}
 		io.Copy(io.Discard, r.Body)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	}))
 	port := freePort(t)
-	startSluice(t, plainHTTPConfig(port, ln.Addr().(*net.TCPAddr).Port, ""), fmt.Sprintf("127.0.0.1:%d", port))
+	startSluice(t, plainHTTPConfig(port, server, ""), fmt.Sprintf("127.0.0.1:%d", port))
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)

@@ -335,19 +335,13 @@ func TestTLSClientCertificateHeaders(t *testing.T) {
 	_, server := ca.issue(false, false, "mtls.test")
 	crt := ca.write("site.pem", server)
 	_, client := ca.issue(false, true, "alice")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	app := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "used=%s verify=%s dn=%s", r.Header.Get("X-SSL-Client-Used"), r.Header.Get("X-SSL-Client-Verify"), r.Header.Get("X-SSL-Client-DN"))
-	})}
-	go app.Serve(ln)
-	t.Cleanup(func() { app.Close() })
+	}))
 	rules := "    http-request set-header X-SSL-Client-Used %[ssl_c_used]\n" +
 		"    http-request set-header X-SSL-Client-Verify %[ssl_c_verify]\n" +
 		"    http-request set-header X-SSL-Client-DN %[ssl_c_s_dn] if { ssl_c_used }\n"
-	_, port, _ := twoTierTLS(t, 2, fmt.Sprintf("crt %s ca-file %s verify optional", crt, ca.caFile), "http", ln.Addr().String(), rules)
+	_, port, _ := twoTierTLS(t, 2, fmt.Sprintf("crt %s ca-file %s verify optional", crt, ca.caFile), "http", fmt.Sprintf("127.0.0.1:%d", app), rules)
 	get := func(certs ...tls.Certificate) string {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "mtls.test", RootCAs: ca.pool(), Certificates: certs}}
 		defer tr.CloseIdleConnections()
