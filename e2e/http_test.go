@@ -392,3 +392,53 @@ func TestHTTPRedirectKeywordMatchesHAProxy(t *testing.T) {
 		}
 	}
 }
+
+// A server that fails in the middle of a body must not keep its
+// connection slot: with maxconn 1, the next request would wait in the
+// queue until it times out with a 503.
+func TestHTTPServerCutMidBody(t *testing.T) {
+	server := serveHTTP(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/cut" {
+			io.WriteString(w, "ok")
+			return
+		}
+		c, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		rw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly a part")
+		rw.Flush()
+		c.Close()
+	}))
+	port := freePort(t)
+	startSluice(t, fmt.Sprintf(`global
+    nbproc 1
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    timeout queue 2s
+listen web
+    bind 127.0.0.1:%d
+    server app 127.0.0.1:%d maxconn 1
+`, port, server), fmt.Sprintf("127.0.0.1:%d", port))
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	get := func(path string) (int, string, error) {
+		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body), err
+	}
+	for i := 0; i < 3; i++ {
+		if _, _, err := get("/cut"); err == nil {
+			t.Fatal("a response cut short read as complete")
+		}
+		if code, body, err := get("/ok"); err != nil || code != 200 || body != "ok" {
+			t.Fatalf("after a cut response: %d %q %v (the server's slot was not released)", code, body, err)
+		}
+	}
+}
