@@ -42,6 +42,20 @@ func TestLoadFS(t *testing.T) {
 	if cfg.Global.MaxConn != 100 || len(cfg.Proxies) != 1 {
 		t.Fatalf("maxconn %d, %d proxies", cfg.Global.MaxConn, len(cfg.Proxies))
 	}
+	// The files a configuration names come from the same source: an
+	// errorfile that exists only in memory (a bundle) is read.
+	page := "HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nbe right back\n"
+	mem = vfs.NewMem(map[string][]byte{
+		"/etc/sluice/sluice.cfg": []byte("listen web\n    mode http\n    bind 127.0.0.1:8080\n    errorfile 503 /etc/sluice/503.http\n    server s 127.0.0.1:81\n"),
+		"/etc/sluice/503.http":   []byte(page),
+	})
+	cfg, _, err = LoadFS(mem, []string{"/etc/sluice/sluice.cfg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Proxies[0].ErrorFiles[503]; got != page {
+		t.Fatalf("errorfile from the source: %q", got)
+	}
 	_, _, err = LoadFS(mem, []string{"/etc/sluice/other.cfg"})
 	if got := errorStrings(t, err); len(got) != 1 || got[0] != "/etc/sluice/other.cfg: cannot stat: file does not exist" {
 		t.Fatalf("errors %q", got)
