@@ -250,11 +250,17 @@ func httpBackend(t *testing.T) int {
 // returns the port.
 func serveHTTP(t *testing.T, h http.Handler) int {
 	t.Helper()
+	return serveServer(t, &http.Server{Handler: h})
+}
+
+// serveServer runs srv on a new 127.0.0.1 port for the rest of the test
+// and returns the port.
+func serveServer(t *testing.T, srv *http.Server) int {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().(*net.TCPAddr).Port

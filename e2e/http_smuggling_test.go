@@ -24,12 +24,8 @@ type countingBackend struct {
 
 func startCountingBackend(t *testing.T) *countingBackend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &countingBackend{port: ln.Addr().(*net.TCPAddr).Port}
-	srv := &http.Server{
+	b := &countingBackend{}
+	b.port = serveServer(t, &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			b.requests.Add(1)
 			b.last.Store(r.Header.Clone())
@@ -41,9 +37,7 @@ func startCountingBackend(t *testing.T) *countingBackend {
 				b.conns.Add(1)
 			}
 		},
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	})
 	return b
 }
 

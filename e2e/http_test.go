@@ -22,23 +22,17 @@ import (
 // (and HTTP/1.1) and answers with the protocol it was spoken to in.
 func startH2CBackend(t *testing.T) *countingBackend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &countingBackend{port: ln.Addr().(*net.TCPAddr).Port}
+	b := &countingBackend{}
 	p := new(http.Protocols)
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true)
-	srv := &http.Server{
+	b.port = serveServer(t, &http.Server{
 		Protocols: p,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			b.requests.Add(1)
 			fmt.Fprintf(w, "server proto %s path=%s\n", r.Proto, r.URL.Path)
 		}),
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	})
 	return b
 }
 
