@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -299,6 +300,14 @@ func TestTLSClientCertificates(t *testing.T) {
 			return err
 		}
 		defer c.Close()
+		// Read before writing: a refused client gets the server's alert
+		// here. Writing first could meet the closed connection and a
+		// reset, which drops the alert before it is read.
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		var ne net.Error
+		if _, err := c.Read(make([]byte, 1)); !errors.As(err, &ne) || !ne.Timeout() {
+			return err
+		}
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		if _, err := io.WriteString(c, "hello\n"); err != nil {
 			return err
