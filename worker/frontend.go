@@ -40,6 +40,8 @@ type frontend struct {
 	// binds and kept across reloads.
 	counters *frontendCounters
 	sessions *sessions
+	// handshakes is the process's gate on TLS handshakes.
+	handshakes handshakeGate
 }
 
 func (fe *frontend) active() int { return int(fe.counters.cur.Load()) }
@@ -84,9 +86,10 @@ func (fe *frontend) serve(c net.Conn, release func()) {
 	}
 	sess = fe.sessions.add(fe.proxy.Name, fe.backendName(), src)
 	if fe.tls != nil {
-		tc := stdtls.Server(conn, fe.tls)
 		ctx, cancel := context.WithTimeout(context.Background(), fe.handshakeTimeout())
-		err := tc.HandshakeContext(ctx)
+		gc := &gatedConn{Conn: conn, gate: fe.handshakes, ctx: ctx}
+		tc := stdtls.Server(gc, fe.tls)
+		err := fe.handshakes.handshake(ctx, tc, gc)
 		cancel()
 		if err != nil {
 			fe.counters.errors.Add(1)

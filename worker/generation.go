@@ -30,25 +30,28 @@ type generation struct {
 	// caches are this process's object caches by cache section name.
 	caches   map[string]*cache.Cache
 	sessions *sessions
-	prev     *generation
-	stopAll  context.CancelFunc // stops health checks
-	log      *slog.Logger
+	// handshakes is the process's gate on TLS handshakes.
+	handshakes handshakeGate
+	prev       *generation
+	stopAll    context.CancelFunc // stops health checks
+	log        *slog.Logger
 }
 
 // newGeneration builds the runtime objects of a configuration for this
 // process. prev is the generation it replaces (nil at start): backends take
 // their live server state from it.
-func newGeneration(msg control.Msg, prev *generation, ss *sessions, keys *keyring, log *slog.Logger) (*generation, error) {
+func newGeneration(msg control.Msg, prev *generation, ss *sessions, hs handshakeGate, keys *keyring, log *slog.Logger) (*generation, error) {
 	cfg := msg.Config
 	g := &generation{
-		cfg:       cfg,
-		backends:  make(map[string]*backend.Backend),
-		frontends: make(map[string]*frontend),
-		logs:      make(map[string]*accesslog.Logger),
-		counters:  make(map[string]*frontendCounters),
-		sessions:  ss,
-		prev:      prev,
-		log:       log,
+		cfg:        cfg,
+		backends:   make(map[string]*backend.Backend),
+		frontends:  make(map[string]*frontend),
+		logs:       make(map[string]*accesslog.Logger),
+		counters:   make(map[string]*frontendCounters),
+		sessions:   ss,
+		handshakes: hs,
+		prev:       prev,
+		log:        log,
 	}
 	g.caches = processCaches(cfg, prev)
 	for _, p := range cfg.Proxies {
@@ -112,6 +115,7 @@ func (g *generation) addFrontends(p *config.Proxy, msg control.Msg, keys *keyrin
 			bindSlots:  newSlots(b.MaxConn),
 			counters:   counters,
 			sessions:   g.sessions,
+			handshakes: g.handshakes,
 		}
 		if b.SSL {
 			tc, err := serverTLS(b, msg.TLS, keys)

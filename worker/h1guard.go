@@ -32,11 +32,14 @@ type h1guard struct {
 	rejectPath           string
 	log                  *slog.Logger
 
-	buf      []byte // read from the connection, not yet returned
-	rel      int    // buf[:rel] is checked and may be returned
-	pos      int    // buf[:pos] is parsed
-	reqStart int    // where the head being read starts
-	released bool   // the current request's head was returned
+	buf []byte // read from the connection, not yet returned; nil when empty
+	// idle takes the first bytes after a quiet spell, so that a
+	// connection waiting for its next request holds no read buffer.
+	idle     [512]byte
+	rel      int  // buf[:rel] is checked and may be returned
+	pos      int  // buf[:pos] is parsed
+	reqStart int  // where the head being read starts
+	released bool // the current request's head was returned
 	state    guardState
 	left     int64 // body bytes left, with a Content-Length
 	chunks   chunkParser
@@ -129,12 +132,21 @@ const (
 	minRead  = 4 << 10
 )
 
+// readBuffers are the guards' read buffers, held only while a connection
+// has bytes pending.
+var readBuffers = sync.Pool{New: func() any { return new([readSize]byte) }}
+
 // consume drops n returned bytes from the front of buf.
 func (g *h1guard) consume(n int) {
 	copy(g.buf, g.buf[n:])
 	g.buf = g.buf[:len(g.buf)-n]
-	if len(g.buf) == 0 && cap(g.buf) > 2*readSize {
-		g.buf = nil // grown for a large head: do not keep it
+	if len(g.buf) == 0 {
+		// Between requests the buffer goes back to the pool: most
+		// keep-alive connections wait far longer than they read.
+		if cap(g.buf) == readSize {
+			readBuffers.Put((*[readSize]byte)(g.buf[:readSize]))
+		}
+		g.buf = nil
 	}
 	g.rel -= n
 	g.pos -= n
@@ -261,17 +273,26 @@ func (g *h1guard) fill() error {
 	// An error here (a connection already closed) shows in the Read.
 	g.Conn.SetReadDeadline(earliest(g.outer, own))
 	g.mu.Unlock()
-	// Read into buf's spare room (one buffer per connection, like
-	// HAProxy's tune.bufsize).
-	if cap(g.buf)-len(g.buf) < minRead {
-		g.buf = append(make([]byte, 0, len(g.buf)+readSize), g.buf...)
+	// Read into buf's spare room (a buffer while a request is read, like
+	// HAProxy's tune.bufsize), or into idle when nothing is pending.
+	var n int
+	var err error
+	if len(g.buf) == 0 {
+		n, err = g.Conn.Read(g.idle[:])
+		if n > 0 {
+			g.buf = append(readBuffers.Get().(*[readSize]byte)[:0], g.idle[:n]...)
+		}
+	} else {
+		if cap(g.buf)-len(g.buf) < minRead {
+			g.buf = append(make([]byte, 0, len(g.buf)+readSize), g.buf...)
+		}
+		n, err = g.Conn.Read(g.buf[len(g.buf):cap(g.buf)])
+		g.buf = g.buf[:len(g.buf)+n]
 	}
-	n, err := g.Conn.Read(g.buf[len(g.buf):cap(g.buf)])
 	if n > 0 {
-		if g.state == guardHead && len(g.buf) == g.reqStart {
+		if g.state == guardHead && len(g.buf)-n == g.reqStart {
 			g.headAt = time.Now()
 		}
-		g.buf = g.buf[:len(g.buf)+n]
 		g.parse()
 	}
 	if err == nil {

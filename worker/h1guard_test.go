@@ -145,6 +145,26 @@ func TestGuardPassesValidRequests(t *testing.T) {
 	}
 }
 
+// Between requests a keep-alive connection holds no read buffer: most of
+// them wait far longer than they read.
+func TestGuardIdleHoldsNoBuffer(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	g := newH1Guard(server, testLimits, 0, 0, 0, slog.New(slog.DiscardHandler))
+	req := "GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("a", 2000) + "\r\n\r\n"
+	go client.Write([]byte(req))
+	got := make([]byte, len(req))
+	if _, err := io.ReadFull(g, got); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != req {
+		t.Fatalf("got %q", got)
+	}
+	if g.buf != nil {
+		t.Errorf("the guard keeps a %d-byte buffer after the request", cap(g.buf))
+	}
+}
+
 func TestGuardRefuses(t *testing.T) {
 	valid := "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
 	cases := []struct{ name, input string }{

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -40,6 +41,8 @@ type Process struct {
 	sessions sessions
 	// keys are the shared TLS keys of the ssl binds.
 	keys *keyring
+	// handshakes lets one TLS handshake per CPU compute at a time.
+	handshakes handshakeGate
 
 	// stopping is closed when the process stops accepting.
 	stopping chan struct{}
@@ -62,6 +65,8 @@ func Run(ctrlFile *os.File, num int, log *slog.Logger) error {
 		listeners: make(map[string]net.Listener),
 		stopping:  make(chan struct{}),
 		keys:      newKeyring(),
+		// One per CPU the process may use.
+		handshakes: newHandshakeGate(runtime.GOMAXPROCS(0)),
 	}
 	return p.run()
 }
@@ -84,7 +89,7 @@ func (p *Process) run() error {
 		return p.refuse(err)
 	}
 	p.keys.update(msg.TLS)
-	g, err := newGeneration(msg, nil, &p.sessions, p.keys, p.log)
+	g, err := newGeneration(msg, nil, &p.sessions, p.handshakes, p.keys, p.log)
 	if err != nil {
 		return p.refuse(err)
 	}
@@ -139,7 +144,7 @@ func (p *Process) reload(ctx context.Context, msg control.Msg, attached []*os.Fi
 	}
 	old := p.gen.Load()
 	p.keys.update(msg.TLS)
-	g, err := newGeneration(msg, old, &p.sessions, p.keys, p.log)
+	g, err := newGeneration(msg, old, &p.sessions, p.handshakes, p.keys, p.log)
 	if err != nil {
 		p.closeListeners(fresh)
 		return err

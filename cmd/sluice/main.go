@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -253,6 +254,12 @@ func profileCPU(dir string, num int, log *slog.Logger) {
 				log.Error(name+" profile", "err", err)
 			}
 		}
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		log.Info("memory at the end of the profile", "process", num,
+			"heap_inuse_kib", m.HeapInuse>>10, "stack_inuse_kib", m.StackInuse>>10,
+			"heap_idle_not_released_kib", (m.HeapIdle-m.HeapReleased)>>10,
+			"sys_kib", m.Sys>>10, "goroutines", runtime.NumGoroutine())
 	})
 }
 

@@ -62,6 +62,9 @@ func cmdReport(args []string) error {
 	fmt.Println("| figure | HAProxy | Sluice | Sluice/HAProxy | target | | rounds min–max: HAProxy; Sluice |")
 	fmt.Println("| --- | ---: | ---: | ---: | --- | --- | --- |")
 	for _, r := range rows {
+		if len(values[r.metric]) == 0 {
+			continue // a figure this run left out (FIGS)
+		}
 		h := median(values[r.metric]["haproxy"])
 		s := median(values[r.metric]["sluice"])
 		ratio := s / h

@@ -1,0 +1,128 @@
+package worker
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	stdtls "crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func testServerTLS(t *testing.T) *stdtls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &stdtls.Config{Certificates: []stdtls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
+
+// serverHandshake runs the gated server side of one connection.
+func serverHandshake(ctx context.Context, gate handshakeGate, c net.Conn, cfg *stdtls.Config) error {
+	gc := &gatedConn{Conn: c, gate: gate, ctx: ctx}
+	return gate.handshake(ctx, stdtls.Server(gc, cfg), gc)
+}
+
+// A handshake waiting for its client holds no token: with a gate of one,
+// a silent client does not stop the next handshake.
+func TestHandshakeGateReleasesWhileWaiting(t *testing.T) {
+	cfg := testServerTLS(t)
+	gate := newHandshakeGate(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	silentServer, silentClient := net.Pipe()
+	defer silentClient.Close()
+	silentDone := make(chan error, 1)
+	go func() { silentDone <- serverHandshake(ctx, gate, silentServer, cfg) }()
+
+	server, client := net.Pipe()
+	defer client.Close()
+	done := make(chan error, 1)
+	go func() { done <- serverHandshake(ctx, gate, server, cfg) }()
+	tc := stdtls.Client(client, &stdtls.Config{InsecureSkipVerify: true})
+	if err := tc.HandshakeContext(ctx); err != nil {
+		t.Fatalf("client handshake: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("server handshake: %v", err)
+	}
+
+	silentClient.Close()
+	if err := <-silentDone; err == nil {
+		t.Fatal("the silent client's handshake succeeded")
+	}
+	if n := len(gate); n != 0 {
+		t.Fatalf("%d tokens still held after both handshakes ended", n)
+	}
+}
+
+// No more handshakes compute at once than the gate has tokens.
+func TestHandshakeGateBoundsConcurrency(t *testing.T) {
+	cfg := testServerTLS(t)
+	const tokens, clients = 2, 16
+	gate := newHandshakeGate(tokens)
+	var computing, most atomic.Int32
+	cfg.GetConfigForClient = func(*stdtls.ClientHelloInfo) (*stdtls.Config, error) {
+		// Runs inside the handshake's computing part, holding a token.
+		n := computing.Add(1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(time.Millisecond) // widen the window for overlaps
+		computing.Add(-1)
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*clients)
+	for range clients {
+		server, client := net.Pipe()
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			errs <- serverHandshake(ctx, gate, server, cfg)
+		}()
+		go func() {
+			defer wg.Done()
+			defer client.Close()
+			errs <- stdtls.Client(client, &stdtls.Config{InsecureSkipVerify: true}).HandshakeContext(ctx)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := most.Load(); m > tokens {
+		t.Fatalf("%d handshakes computed at once through a gate of %d", m, tokens)
+	}
+	if n := len(gate); n != 0 {
+		t.Fatalf("%d tokens still held", n)
+	}
+}
