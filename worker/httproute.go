@@ -212,6 +212,7 @@ func (h *httpServer) newHTTPBackend(p *config.Proxy, be *backend.Backend, rules 
 		Transport:      hb,
 		ErrorHandler:   h.proxyError,
 		FlushInterval:  0, // see newHTTPServer
+		BufferPool:     &h.bufs,
 		ModifyResponse: h.modifyResponse,
 	}
 	return hb
@@ -220,7 +221,8 @@ func (h *httpServer) newHTTPBackend(p *config.Proxy, be *backend.Backend, rules 
 // RoundTrip sends a request over the transport its server and the
 // reuse mode call for.
 func (hb *httpBackend) RoundTrip(r *http.Request) (*http.Response, error) {
-	if s, ok := r.Context().Value(serverKey).(*backend.Server); ok && s.Config().Proto == "h2" {
+	info, _ := r.Context().Value(infoKey).(*requestInfo)
+	if info != nil && info.server.Config().Proto == "h2" {
 		return hb.h2.RoundTrip(r)
 	}
 	if hb.serverClose {
@@ -240,7 +242,7 @@ func (hb *httpBackend) RoundTrip(r *http.Request) (*http.Response, error) {
 		// browser cannot retry it if that connection turns out closed.
 		// net/http retries idempotent requests itself, so only the
 		// others need a connection of their own.
-		if info, ok := r.Context().Value(infoKey).(*requestInfo); ok && info.first && !idempotent(r) {
+		if info != nil && info.first && !idempotent(r) {
 			return hb.fresh.RoundTrip(r)
 		}
 	}
