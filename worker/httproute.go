@@ -72,6 +72,8 @@ type httpBackend struct {
 	// with http-reuse safe when it cannot be retried); h2 speaks HTTP/2
 	// to "proto h2" servers.
 	pooled, fresh, h2 *http.Transport
+	// lean takes what pooled would, when it can (h1client.go).
+	lean *h1Client
 	// private makes the transport of one client connection with
 	// http-reuse never: its server connections serve no other client.
 	private func() *http.Transport
@@ -201,6 +203,7 @@ func (h *httpServer) newHTTPBackend(p *config.Proxy, be *backend.Backend, rules 
 		return t
 	}
 	hb.pooled, hb.fresh = mk(hb.reuse != "never"), mk(false)
+	hb.lean = newH1Client(dial, p.Timeouts.Server)
 	hb.h2 = mk(hb.reuse != "never")
 	// The dial host of a "proto h2" server is always "http": HTTP/2 with
 	// prior knowledge over what the dialer returns (clear, or TLS that
@@ -246,6 +249,9 @@ func (hb *httpBackend) RoundTrip(r *http.Request) (*http.Response, error) {
 			return hb.fresh.RoundTrip(r)
 		}
 	}
+	if hb.lean.covers(r) {
+		return hb.lean.RoundTrip(r)
+	}
 	return hb.pooled.RoundTrip(r)
 }
 
@@ -259,6 +265,7 @@ func idempotent(r *http.Request) bool {
 
 func (hb *httpBackend) closeIdle() {
 	hb.pooled.CloseIdleConnections()
+	hb.lean.closeIdle()
 	hb.h2.CloseIdleConnections()
 }
 
