@@ -275,14 +275,15 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.logRequest(r, rw, info, start)
 		return
 	}
-	s, err := hb.backend.Acquire(r.Context(), clientAddr(r), nil)
+	peer := clientAddr(r)
+	s, err := hb.backend.Acquire(r.Context(), peer, nil)
 	if err != nil {
 		info.err = err
 		h.writePage(rw, hb, http.StatusServiceUnavailable)
 		h.logRequest(r, rw, info, start)
 		return
 	}
-	info.server, info.peer, info.started = s, clientAddr(r), time.Now()
+	info.server, info.peer, info.started = s, peer, time.Now()
 	h.closeIfAsked(rw, hb)
 	ctx := context.WithValue(r.Context(), infoKey, info)
 	// Deferred: ReverseProxy panics (http.ErrAbortHandler) when a
@@ -351,15 +352,18 @@ func (h *httpServer) rewrite(pr *httputil.ProxyRequest) {
 		ff = info.be.proxy.ForwardFor
 	}
 	if ff != nil {
-		addForwardFor(pr, ff)
+		var ip net.IP
+		if a, ok := info.peer.(*net.TCPAddr); ok {
+			ip = a.IP
+		}
+		addForwardFor(pr, ff, ip)
 	}
 }
 
 // addForwardFor adds X-Forwarded-For with the client address (the one from
 // the PROXY header when there was one), as "option forwardfor" does, and
-// X-Forwarded-Proto.
-func addForwardFor(pr *httputil.ProxyRequest, ff *config.ForwardFor) {
-	ip := clientIP(pr.In)
+// X-Forwarded-Proto. ip is the client's, nil when unknown.
+func addForwardFor(pr *httputil.ProxyRequest, ff *config.ForwardFor, ip net.IP) {
 	if ff.Except != "" {
 		if _, n, err := net.ParseCIDR(ff.Except); err == nil && ip != nil && n.Contains(ip) {
 			return
@@ -380,14 +384,6 @@ func addForwardFor(pr *httputil.ProxyRequest, ff *config.ForwardFor) {
 		proto = "https"
 	}
 	pr.Out.Header.Set("X-Forwarded-Proto", proto)
-}
-
-func clientIP(r *http.Request) net.IP {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return nil
-	}
-	return net.ParseIP(host)
 }
 
 func clientAddr(r *http.Request) net.Addr {
