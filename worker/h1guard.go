@@ -56,7 +56,8 @@ type h1guard struct {
 	own     time.Time     // the guard's own deadline for the read in progress
 	decided int           // after an Upgrade: 0 not yet, 1 tunnel, 2 not
 	closed  bool          // Close was called
-	wake    chan struct{} // closed when outer or decided changes
+	wake    chan struct{} // closed when outer or decided changes, if waiting
+	waiting bool          // a Read took wake to wait on it
 }
 
 type guardState int
@@ -159,6 +160,7 @@ func (g *h1guard) wait() (tunnel bool, err error) {
 	for {
 		g.mu.Lock()
 		decided, outer, wake := g.decided, g.outer, g.wake
+		g.waiting = true
 		if g.closed {
 			g.mu.Unlock()
 			return false, net.ErrClosed
@@ -222,8 +224,13 @@ func (g *h1guard) SetDeadline(t time.Time) error {
 	return g.SetReadDeadline(t)
 }
 
-// signal wakes waiting Reads; g.mu is held.
+// signal wakes waiting Reads; g.mu is held. net/http sets deadlines
+// several times per request, and no Read waits then: no new channel.
 func (g *h1guard) signal() {
+	if !g.waiting {
+		return
+	}
+	g.waiting = false
 	close(g.wake)
 	g.wake = make(chan struct{})
 }

@@ -46,21 +46,35 @@ type httpServer struct {
 
 	// layers compress and cache responses (httplayers.go); nil = none.
 	layers *httpLayers
+	// bufs are the ReverseProxy's copy buffers: without a pool it
+	// allocates 32 KiB per request.
+	bufs copyBuffers
 }
+
+// copyBuffers is an httputil.BufferPool.
+type copyBuffers struct{ pool sync.Pool }
+
+func (b *copyBuffers) Get() []byte {
+	if p, ok := b.pool.Get().(*[]byte); ok {
+		return *p
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *copyBuffers) Put(buf []byte) { b.pool.Put(&buf) }
 
 type ctxKey int
 
 const (
-	serverKey ctxKey = iota // the *backend.Server chosen for a request
-	infoKey                 // *requestInfo
-	connKey                 // *connInfo
-	peerKey                 // net.Addr: the client's address, for send-proxy
+	infoKey ctxKey = iota // *requestInfo
+	connKey               // *connInfo
 )
 
 // requestInfo collects what the access log and the rules need about one
 // request.
 type requestInfo struct {
 	server   *backend.Server
+	peer     net.Addr      // the client's address, for send-proxy
 	started  time.Time     // when forwarding began
 	connect  time.Duration // Tc
 	response time.Duration // Tr: from forwarding to the response headers
@@ -261,18 +275,17 @@ func (h *httpServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.logRequest(r, rw, info, start)
 		return
 	}
-	s, err := hb.backend.Acquire(r.Context(), clientAddr(r), nil)
+	peer := clientAddr(r)
+	s, err := hb.backend.Acquire(r.Context(), peer, nil)
 	if err != nil {
 		info.err = err
 		h.writePage(rw, hb, http.StatusServiceUnavailable)
 		h.logRequest(r, rw, info, start)
 		return
 	}
-	info.server, info.started = s, time.Now()
+	info.server, info.peer, info.started = s, peer, time.Now()
 	h.closeIfAsked(rw, hb)
-	ctx := context.WithValue(r.Context(), serverKey, s)
-	ctx = context.WithValue(ctx, infoKey, info)
-	ctx = context.WithValue(ctx, peerKey, clientAddr(r))
+	ctx := context.WithValue(r.Context(), infoKey, info)
 	// Deferred: ReverseProxy panics (http.ErrAbortHandler) when a
 	// server fails in the middle of a body, and the server slot must
 	// still be released.
@@ -322,7 +335,8 @@ func (h *httpServer) applyRequestRules(r *http.Request, info *requestInfo) (*htt
 // rewrite points the outgoing request at the chosen server and adds the
 // forwarding headers.
 func (h *httpServer) rewrite(pr *httputil.ProxyRequest) {
-	s := pr.In.Context().Value(serverKey).(*backend.Server)
+	info := pr.In.Context().Value(infoKey).(*requestInfo)
+	s := info.server
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = serverDialHost(s, pr.In)
 	pr.Out.Host = pr.In.Host
@@ -334,19 +348,22 @@ func (h *httpServer) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	ff := h.proxy.ForwardFor
-	if info, ok := pr.In.Context().Value(infoKey).(*requestInfo); ok && ff == nil && info.be != nil {
+	if ff == nil && info.be != nil {
 		ff = info.be.proxy.ForwardFor
 	}
 	if ff != nil {
-		addForwardFor(pr, ff)
+		var ip net.IP
+		if a, ok := info.peer.(*net.TCPAddr); ok {
+			ip = a.IP
+		}
+		addForwardFor(pr, ff, ip)
 	}
 }
 
 // addForwardFor adds X-Forwarded-For with the client address (the one from
 // the PROXY header when there was one), as "option forwardfor" does, and
-// X-Forwarded-Proto.
-func addForwardFor(pr *httputil.ProxyRequest, ff *config.ForwardFor) {
-	ip := clientIP(pr.In)
+// X-Forwarded-Proto. ip is the client's, nil when unknown.
+func addForwardFor(pr *httputil.ProxyRequest, ff *config.ForwardFor, ip net.IP) {
 	if ff.Except != "" {
 		if _, n, err := net.ParseCIDR(ff.Except); err == nil && ip != nil && n.Contains(ip) {
 			return
@@ -367,14 +384,6 @@ func addForwardFor(pr *httputil.ProxyRequest, ff *config.ForwardFor) {
 		proto = "https"
 	}
 	pr.Out.Header.Set("X-Forwarded-Proto", proto)
-}
-
-func clientIP(r *http.Request) net.IP {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return nil
-	}
-	return net.ParseIP(host)
 }
 
 func clientAddr(r *http.Request) net.Addr {
@@ -439,10 +448,11 @@ func (h *httpServer) dial(ctx context.Context, t config.Timeouts, hostport strin
 			c.Close()
 		}
 	}
-	if s, ok := ctx.Value(serverKey).(*backend.Server); ok && err == nil && s.TLS() != nil {
-		c, err = dispatcher.StartTLS(ctx, c, s, sni, t.Connect)
+	info, _ := ctx.Value(infoKey).(*requestInfo)
+	if info != nil && err == nil && info.server.TLS() != nil {
+		c, err = dispatcher.StartTLS(ctx, c, info.server, sni, t.Connect)
 	}
-	if info, ok := ctx.Value(infoKey).(*requestInfo); ok {
+	if info != nil {
 		info.connect = time.Since(start)
 	}
 	return c, err
@@ -487,11 +497,9 @@ func parseDialHost(hostport string) (addr.Addr, string, error) {
 // proxyError answers when the server could not be reached or did not answer
 // in time, with HAProxy's status codes.
 func (h *httpServer) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
-		info.err = err
-	}
 	var hb *httpBackend
 	if info, ok := r.Context().Value(infoKey).(*requestInfo); ok {
+		info.err = err
 		hb = info.be
 	}
 	var ne net.Error

@@ -72,6 +72,8 @@ type httpBackend struct {
 	// with http-reuse safe when it cannot be retried); h2 speaks HTTP/2
 	// to "proto h2" servers.
 	pooled, fresh, h2 *http.Transport
+	// lean takes what pooled would, when it can (h1client.go).
+	lean *h1Client
 	// private makes the transport of one client connection with
 	// http-reuse never: its server connections serve no other client.
 	private func() *http.Transport
@@ -201,6 +203,7 @@ func (h *httpServer) newHTTPBackend(p *config.Proxy, be *backend.Backend, rules 
 		return t
 	}
 	hb.pooled, hb.fresh = mk(hb.reuse != "never"), mk(false)
+	hb.lean = newH1Client(dial, p.Timeouts.Server)
 	hb.h2 = mk(hb.reuse != "never")
 	// The dial host of a "proto h2" server is always "http": HTTP/2 with
 	// prior knowledge over what the dialer returns (clear, or TLS that
@@ -212,6 +215,7 @@ func (h *httpServer) newHTTPBackend(p *config.Proxy, be *backend.Backend, rules 
 		Transport:      hb,
 		ErrorHandler:   h.proxyError,
 		FlushInterval:  0, // see newHTTPServer
+		BufferPool:     &h.bufs,
 		ModifyResponse: h.modifyResponse,
 	}
 	return hb
@@ -220,7 +224,8 @@ func (h *httpServer) newHTTPBackend(p *config.Proxy, be *backend.Backend, rules 
 // RoundTrip sends a request over the transport its server and the
 // reuse mode call for.
 func (hb *httpBackend) RoundTrip(r *http.Request) (*http.Response, error) {
-	if s, ok := r.Context().Value(serverKey).(*backend.Server); ok && s.Config().Proto == "h2" {
+	info, _ := r.Context().Value(infoKey).(*requestInfo)
+	if info != nil && info.server.Config().Proto == "h2" {
 		return hb.h2.RoundTrip(r)
 	}
 	if hb.serverClose {
@@ -240,9 +245,12 @@ func (hb *httpBackend) RoundTrip(r *http.Request) (*http.Response, error) {
 		// browser cannot retry it if that connection turns out closed.
 		// net/http retries idempotent requests itself, so only the
 		// others need a connection of their own.
-		if info, ok := r.Context().Value(infoKey).(*requestInfo); ok && info.first && !idempotent(r) {
+		if info != nil && info.first && !idempotent(r) {
 			return hb.fresh.RoundTrip(r)
 		}
+	}
+	if hb.lean.covers(r) {
+		return hb.lean.RoundTrip(r)
 	}
 	return hb.pooled.RoundTrip(r)
 }
@@ -257,6 +265,7 @@ func idempotent(r *http.Request) bool {
 
 func (hb *httpBackend) closeIdle() {
 	hb.pooled.CloseIdleConnections()
+	hb.lean.closeIdle()
 	hb.h2.CloseIdleConnections()
 }
 

@@ -56,11 +56,11 @@ func hexHost(key, sni string) string {
 // new connection, with the addresses of the client whose request opened
 // it; nothing for other servers.
 func sendProxyHTTP(ctx context.Context, c net.Conn) error {
-	s, ok := ctx.Value(serverKey).(*backend.Server)
-	if !ok || s.Config().SendProxy == 0 {
+	info, ok := ctx.Value(infoKey).(*requestInfo)
+	if !ok || info.server.Config().SendProxy == 0 {
 		return nil
 	}
-	src, _ := ctx.Value(peerKey).(net.Addr)
+	s, src := info.server, info.peer
 	dst, _ := ctx.Value(http.LocalAddrContextKey).(net.Addr)
 	if src == nil || dst == nil {
 		// Not a TCP client (it came over a unix socket): a LOCAL header,

@@ -80,8 +80,7 @@ func TestServerDialHost(t *testing.T) {
 // carries the addresses of the client whose request opened it.
 func TestSendProxyHTTP(t *testing.T) {
 	servers := testServers(t)
-	ctx := context.WithValue(context.Background(), serverKey, servers["tcp-v2"])
-	ctx = context.WithValue(ctx, peerKey, net.Addr(&net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 5555}))
+	ctx := context.WithValue(context.Background(), infoKey, &requestInfo{server: servers["tcp-v2"], peer: &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 5555}})
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, net.Addr(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 443}))
 	client, server := net.Pipe()
 	defer server.Close()
@@ -101,7 +100,7 @@ func TestSendProxyHTTP(t *testing.T) {
 	c1, c2 := net.Pipe()
 	defer c2.Close()
 	go func() {
-		sendProxyHTTP(context.WithValue(context.Background(), serverKey, servers["plain"]), c1)
+		sendProxyHTTP(context.WithValue(context.Background(), infoKey, &requestInfo{server: servers["plain"]}), c1)
 		c1.Close()
 	}()
 	if n, _ := c2.Read(buf[:]); n != 0 {

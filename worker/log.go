@@ -75,8 +75,12 @@ func (h *httpServer) logRequest(r *http.Request, w *statusWriter, info *requestI
 	if h.alog == nil {
 		return
 	}
+	peer := info.peer
+	if peer == nil {
+		peer = clientAddr(r)
+	}
 	e := accesslog.Entry{
-		Client:    addrPort(clientAddr(r)),
+		Client:    addrPort(peer),
 		Date:      start,
 		Frontend:  h.proxy.Name,
 		Mode:      string(h.proxy.Mode),
