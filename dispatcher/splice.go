@@ -175,9 +175,12 @@ func (pp *pipePool) get() (*pipe, error) {
 	return &pipe{r: fds[0], w: fds[1]}, nil
 }
 
-// put takes back a pipe; one still holding bytes (an aborted copy) is
-// closed rather than reused.
+// put takes back a pipe. One still holding bytes (an aborted copy) is
+// emptied when they are few, else closed rather than reused.
 func (pp *pipePool) put(p *pipe) {
+	if p.n > 0 && p.n <= maxDiscard {
+		p.discard()
+	}
 	if p.n == 0 {
 		pp.mu.Lock()
 		if len(pp.free) < maxFreePipes {
@@ -189,6 +192,27 @@ func (pp *pipePool) put(p *pipe) {
 	}
 	unix.Close(p.r)
 	unix.Close(p.w)
+}
+
+// maxDiscard is the most put reads out of a pipe to reuse it. A short
+// connection usually ends with a copy aborted on a few bytes: the client's
+// TLS close_notify (24 bytes) written after the server closed. Reading them
+// is one system call; a new pipe for the next connection is three.
+const maxDiscard = 512
+
+// discard reads out what the pipe holds; p.n stays above 0 if that fails.
+func (p *pipe) discard() {
+	var buf [maxDiscard]byte
+	for p.n > 0 {
+		n, err := unix.Read(p.r, buf[:min(p.n, len(buf))])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			return
+		}
+		p.n -= n
+	}
 }
 
 // rawConns returns the raw sockets of dst and src when both are plain TCP
