@@ -48,7 +48,7 @@ func Forward(ctx context.Context, client net.Conn, src, dst net.Addr, be *backen
 	defer client.Close()
 	p := be.Proxy()
 	res := Result{Backend: be.Name(), Tc: -1, Term: "--"}
-	server, s := connect(ctx, be, p, client, src, dst, &res)
+	server, s := connectAside(ctx, be, p, client, src, dst, &res)
 	if server == nil {
 		return res
 	}
@@ -58,6 +58,31 @@ func Forward(ctx context.Context, client net.Conn, src, dst net.Addr, be *backen
 	res.BytesFromClient, res.BytesFromServer, res.Term = Tunnel(client, server, IdleTimeout(fe, p))
 	s.Transfer(res.BytesFromClient, res.BytesFromServer)
 	return res
+}
+
+// connectAside runs connect on a goroutine of its own and waits for it.
+// Dialing, the PROXY header and a TLS handshake grow a goroutine's stack to
+// 8 KiB; run here, that stack would stay with the connection for its whole
+// life while this goroutine sits in the tunnel, and most connections are
+// idle most of the time. A goroutine that ends gives its stack back.
+func connectAside(ctx context.Context, be *backend.Backend, p *config.Proxy, client net.Conn, src, dst net.Addr, res *Result) (net.Conn, *backend.Server) {
+	// The outcome comes back by value so that nothing the goroutine
+	// touched stays on the heap for the connection's life.
+	type outcome struct {
+		server net.Conn
+		s      *backend.Server
+		res    Result
+	}
+	done := make(chan outcome, 1)
+	start := *res
+	go func() {
+		o := outcome{res: start}
+		o.server, o.s = connect(ctx, be, p, client, src, dst, &o.res)
+		done <- o
+	}()
+	o := <-done
+	*res = o.res
+	return o.server, o.s
 }
 
 // connect picks a server and connects to it, retrying up to p.Retries

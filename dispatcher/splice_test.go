@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // pipeFDs counts this process's pipe descriptors.
@@ -44,5 +46,52 @@ func TestIdleTunnelsHoldNoPipes(t *testing.T) {
 	}
 	if held := pipeFDs(t) - before; held > 2*maxFreePipes {
 		t.Fatalf("%d idle tunnels hold %d pipe descriptors; at most the pool's %d expected", tunnels, held, 2*maxFreePipes)
+	}
+}
+
+// A pipe an aborted copy left a few bytes in is emptied and reused; one
+// with more is closed. Either way the next burst gets an empty pipe.
+func TestPipePoolTakesBackAbortedPipes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		left   int
+		reused bool
+	}{
+		{"empty", 0, true},
+		{"a TLS alert", 24, true},
+		{"the most discarded", maxDiscard, true},
+		{"more", maxDiscard + 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var pp pipePool
+			p, err := pp.get()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.left > 0 {
+				if n, err := unix.Write(p.w, payload(tc.left)); n != tc.left || err != nil {
+					t.Fatalf("write %d: %d, %v", tc.left, n, err)
+				}
+			}
+			p.n = tc.left
+			pp.put(p)
+			if got := len(pp.free) == 1 && pp.free[0] == p; got != tc.reused {
+				t.Fatalf("reused = %v, want %v", got, tc.reused)
+			}
+			if !tc.reused {
+				if _, err := unix.Write(p.w, []byte("x")); err == nil {
+					t.Fatal("the pipe was not closed")
+				}
+				return
+			}
+			if p.n != 0 {
+				t.Fatalf("pooled pipe has n = %d", p.n)
+			}
+			if _, err := unix.Read(p.r, make([]byte, 1)); err != unix.EAGAIN {
+				t.Fatalf("pooled pipe read: %v, want EAGAIN (empty)", err)
+			}
+			unix.Close(p.r)
+			unix.Close(p.w)
+		})
 	}
 }
