@@ -8,13 +8,14 @@ import (
 
 // handshakeGate bounds how many TLS handshakes of a process compute at the
 // same moment. A full handshake is a burst of public-key work. When
-// hundreds arrive together (the 9am storm), every runnable handshake
-// goroutine would queue ahead of the established sessions' reads and
-// writes, and their latency would grow with the storm. A handshake holds a
-// token only while it computes and gives it back while it waits for the
-// client, so at most one handshake per CPU runs ahead of an established
-// session: the same priority HAProxy gives established traffic over its
-// handshakes.
+// hundreds arrive together (the 9am storm), runnable handshake goroutines
+// would keep every CPU of the process busy, and Go's scheduler only looks
+// for sockets that became readable when a CPU runs out of goroutines (or
+// every 10 ms): the established sessions' echoes would wait for the storm.
+// A handshake holds a token only while it computes and gives it back while
+// it waits for the client. With one token fewer than the process's CPUs,
+// one CPU is always left for established sessions and for polling, the
+// priority HAProxy gives established traffic over its handshakes.
 type handshakeGate chan struct{}
 
 func newHandshakeGate(n int) handshakeGate {

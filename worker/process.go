@@ -41,7 +41,7 @@ type Process struct {
 	sessions sessions
 	// keys are the shared TLS keys of the ssl binds.
 	keys *keyring
-	// handshakes lets one TLS handshake per CPU compute at a time.
+	// handshakes bounds the TLS handshakes computing at a time.
 	handshakes handshakeGate
 
 	// stopping is closed when the process stops accepting.
@@ -65,8 +65,9 @@ func Run(ctrlFile *os.File, num int, log *slog.Logger) error {
 		listeners: make(map[string]net.Listener),
 		stopping:  make(chan struct{}),
 		keys:      newKeyring(),
-		// One per CPU the process may use.
-		handshakes: newHandshakeGate(runtime.GOMAXPROCS(0)),
+		// All the CPUs the process may use but one, which stays
+		// free for established sessions.
+		handshakes: newHandshakeGate(runtime.GOMAXPROCS(0) - 1),
 	}
 	return p.run()
 }
