@@ -94,20 +94,7 @@ func BenchmarkHopConnections(b *testing.B) {
 	p := tcpProxy(server("worker", 1, a))
 	be := backend.New(p, nil)
 
-	front, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer front.Close()
-	go func() {
-		for {
-			c, err := front.Accept()
-			if err != nil {
-				return
-			}
-			go Forward(context.Background(), c, c.RemoteAddr(), c.LocalAddr(), be, p)
-		}
-	}()
+	front := forwardingFront(b, be, p)
 
 	ping := []byte("ping")
 	buf := make([]byte, 8)

@@ -151,6 +151,27 @@ func forward(tb testing.TB, be *backend.Backend, p *config.Proxy) (*net.TCPConn,
 	return c, out
 }
 
+// forwardingFront listens on a loopback TCP port and runs Forward for every
+// connection it accepts, until the test ends.
+func forwardingFront(tb testing.TB, be *backend.Backend, p *config.Proxy) net.Listener {
+	tb.Helper()
+	front, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { front.Close() })
+	go func() {
+		for {
+			c, err := front.Accept()
+			if err != nil {
+				return
+			}
+			go Forward(context.Background(), c, c.RemoteAddr(), c.LocalAddr(), be, p)
+		}
+	}()
+	return front
+}
+
 func result(tb testing.TB, ch <-chan Result) Result {
 	tb.Helper()
 	select {

@@ -1,7 +1,6 @@
 package dispatcher
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -25,20 +24,7 @@ func BenchmarkIdleTunnelMemory(b *testing.B) {
 	ln, a := listenOn(b, "abns")
 	p := tcpProxy(server("worker", 1, a, sendProxy(2)))
 	be := backend.New(p, nil)
-	front, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer front.Close()
-	go func() {
-		for {
-			c, err := front.Accept()
-			if err != nil {
-				return
-			}
-			go Forward(context.Background(), c, c.RemoteAddr(), c.LocalAddr(), be, p)
-		}
-	}()
+	front := forwardingFront(b, be, p)
 
 	for i := 0; i < b.N; i++ {
 		var before runtime.MemStats
