@@ -87,9 +87,7 @@ func (fe *frontend) serve(c net.Conn, release func()) {
 	sess = fe.sessions.add(fe.proxy.Name, fe.backendName(), src)
 	if fe.tls != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), fe.handshakeTimeout())
-		gc := &gatedConn{Conn: conn, gate: fe.handshakes, ctx: ctx}
-		tc := stdtls.Server(gc, fe.tls)
-		err := fe.handshakes.handshake(ctx, tc, gc)
+		tc, err := fe.handshakes.server(ctx, conn, fe.tls)
 		cancel()
 		if err != nil {
 			fe.counters.errors.Add(1)

@@ -22,10 +22,12 @@ func newHandshakeGate(n int) handshakeGate {
 	return make(handshakeGate, max(n, 1))
 }
 
-// handshake runs the server handshake of a TLS connection made over gc.
-func (g handshakeGate) handshake(ctx context.Context, tc *stdtls.Conn, gc *gatedConn) error {
+// server runs the server side of a TLS handshake over c, through the gate.
+func (g handshakeGate) server(ctx context.Context, c net.Conn, cfg *stdtls.Config) (*stdtls.Conn, error) {
+	gc := &gatedConn{Conn: c, gate: g, ctx: ctx}
+	tc := stdtls.Server(gc, cfg)
 	if err := g.acquire(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	gc.held = true
 	err := tc.HandshakeContext(ctx)
@@ -33,7 +35,7 @@ func (g handshakeGate) handshake(ctx context.Context, tc *stdtls.Conn, gc *gated
 		g.release()
 		gc.held = false
 	}
-	return err
+	return tc, err
 }
 
 func (g handshakeGate) acquire(ctx context.Context) error {

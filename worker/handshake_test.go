@@ -36,12 +36,6 @@ func testServerTLS(t *testing.T) *stdtls.Config {
 	return &stdtls.Config{Certificates: []stdtls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }
 
-// serverHandshake runs the gated server side of one connection.
-func serverHandshake(ctx context.Context, gate handshakeGate, c net.Conn, cfg *stdtls.Config) error {
-	gc := &gatedConn{Conn: c, gate: gate, ctx: ctx}
-	return gate.handshake(ctx, stdtls.Server(gc, cfg), gc)
-}
-
 // A handshake waiting for its client holds no token: with a gate of one,
 // a silent client does not stop the next handshake.
 func TestHandshakeGateReleasesWhileWaiting(t *testing.T) {
@@ -53,12 +47,24 @@ func TestHandshakeGateReleasesWhileWaiting(t *testing.T) {
 	silentServer, silentClient := net.Pipe()
 	defer silentClient.Close()
 	silentDone := make(chan error, 1)
-	go func() { silentDone <- serverHandshake(ctx, gate, silentServer, cfg) }()
+	go func() {
+		_, err := gate.server(ctx, silentServer, cfg)
+		silentDone <- err
+	}()
+	// A pipe's write returns once the other end reads: the silent
+	// handshake has taken its token and waits for the rest of a record.
+	silentClient.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := silentClient.Write([]byte{0x16}); err != nil {
+		t.Fatalf("the silent handshake never read: %v", err)
+	}
 
 	server, client := net.Pipe()
 	defer client.Close()
 	done := make(chan error, 1)
-	go func() { done <- serverHandshake(ctx, gate, server, cfg) }()
+	go func() {
+		_, err := gate.server(ctx, server, cfg)
+		done <- err
+	}()
 	tc := stdtls.Client(client, &stdtls.Config{InsecureSkipVerify: true})
 	if err := tc.HandshakeContext(ctx); err != nil {
 		t.Fatalf("client handshake: %v", err)
@@ -104,7 +110,8 @@ func TestHandshakeGateBoundsConcurrency(t *testing.T) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			errs <- serverHandshake(ctx, gate, server, cfg)
+			_, err := gate.server(ctx, server, cfg)
+			errs <- err
 		}()
 		go func() {
 			defer wg.Done()
