@@ -122,12 +122,21 @@ func (e errRetry) Unwrap() error { return e.err }
 func (c *h1Client) exchange(pc *h1Conn, r *http.Request) (*http.Response, error) {
 	// The client going away cuts the exchange, and later the body.
 	stop := context.AfterFunc(r.Context(), func() { pc.conn.SetDeadline(time.Unix(1, 0)) })
-	if err := r.Write(pc.bw); err != nil {
+	resp, err := c.send(pc, r)
+	if err != nil {
 		stop()
+		return nil, err
+	}
+	resp.Body = &h1Body{body: resp.Body, pc: pc, c: c, stop: stop, reuse: !resp.Close && !r.Close}
+	return resp, nil
+}
+
+// send writes r and reads the head of its final response, 1xx skipped.
+func (c *h1Client) send(pc *h1Conn, r *http.Request) (*http.Response, error) {
+	if err := r.Write(pc.bw); err != nil {
 		return nil, errRetry{fmt.Errorf("writing the request to the server: %w", err)}
 	}
 	if err := pc.bw.Flush(); err != nil {
-		stop()
 		return nil, errRetry{fmt.Errorf("writing the request to the server: %w", err)}
 	}
 	if c.headerTimeout > 0 {
@@ -135,7 +144,6 @@ func (c *h1Client) exchange(pc *h1Conn, r *http.Request) (*http.Response, error)
 	}
 	pc.src.left = c.maxHead
 	if _, err := pc.br.Peek(1); err != nil {
-		stop()
 		err = fmt.Errorf("reading the response from the server: %w", err)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, err // timeout server: no second try
@@ -148,7 +156,6 @@ func (c *h1Client) exchange(pc *h1Conn, r *http.Request) (*http.Response, error)
 		var err error
 		resp, err = http.ReadResponse(pc.br, r)
 		if err != nil {
-			stop()
 			return nil, fmt.Errorf("reading the response from the server: %w", err)
 		}
 		code := resp.StatusCode
@@ -157,16 +164,13 @@ func (c *h1Client) exchange(pc *h1Conn, r *http.Request) (*http.Response, error)
 		}
 		if code == http.StatusSwitchingProtocols {
 			// Only requests without Upgrade come here.
-			stop()
 			return nil, errors.New("server switched protocols without an upgrade request")
 		}
 		if n == h1Max1xx {
-			stop()
 			return nil, errors.New("too many 1xx informational responses from the server")
 		}
 		if trace != nil && trace.Got1xxResponse != nil {
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
-				stop()
 				return nil, err
 			}
 		}
@@ -175,7 +179,6 @@ func (c *h1Client) exchange(pc *h1Conn, r *http.Request) (*http.Response, error)
 	if c.headerTimeout > 0 {
 		pc.conn.SetReadDeadline(time.Time{})
 	}
-	resp.Body = &h1Body{body: resp.Body, pc: pc, c: c, stop: stop, reuse: !resp.Close && !r.Close}
 	return resp, nil
 }
 
