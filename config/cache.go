@@ -33,17 +33,9 @@ type Cache struct {
 func (p *parser) startCache(pos Pos, args []string) {
 	// MaxObjectSize -1: not written; checkCaches gives it its default.
 	p.curCache = &Cache{MaxAge: 60 * time.Second, MaxSecondaryEntries: 10, MaxObjectSize: -1, Pos: pos}
-	switch {
-	case len(args) == 0:
-		p.errorf(pos, "'cache' expects a name")
-		return
-	case len(args) > 1:
-		p.errorf(pos, "'cache %s': unexpected '%s'", args[0], args[1])
-	}
-	name := args[0]
-	p.secName, p.curCache.Name = name, name
-	if c := invalidNameChar(name); c != 0 {
-		p.errorf(pos, "character '%c' is not permitted in cache name '%s'", c, name)
+	name, ok := p.namedSection(pos, "cache", args)
+	p.curCache.Name = name
+	if !ok {
 		return
 	}
 	for _, c := range p.caches {

@@ -330,6 +330,26 @@ func (p *parser) startSection(pos Pos, kind sectionKind, word string, args []str
 	}
 }
 
+// namedSection reads the "NAME" of a section that takes only a name
+// (cache, resolvers) and reports whether it is usable. An extra word is
+// reported but the name is kept.
+func (p *parser) namedSection(pos Pos, kind string, args []string) (string, bool) {
+	switch {
+	case len(args) == 0:
+		p.errorf(pos, "'%s' expects a name", kind)
+		return "", false
+	case len(args) > 1:
+		p.errorf(pos, "'%s %s': unexpected '%s'", kind, args[0], args[1])
+	}
+	name := args[0]
+	p.secName = name
+	if c := invalidNameChar(name); c != 0 {
+		p.errorf(pos, "character '%c' is not permitted in %s name '%s'", c, kind, name)
+		return name, false
+	}
+	return name, true
+}
+
 // sectionArgs reads "NAME [from DEFAULTS]" after a proxy or defaults
 // section keyword.
 func sectionArgs(word string, kind sectionKind, args []string) (name, from string, err error) {

@@ -45,17 +45,9 @@ func newResolvers(name string, pos Pos) *Resolvers {
 // name is wrong are still checked, into a section that is then dropped.
 func (p *parser) startResolvers(pos Pos, args []string) {
 	p.curRes = newResolvers("", pos)
-	switch {
-	case len(args) == 0:
-		p.errorf(pos, "'resolvers' expects a name")
-		return
-	case len(args) > 1:
-		p.errorf(pos, "'resolvers %s': unexpected '%s'", args[0], args[1])
-	}
-	name := args[0]
-	p.secName, p.curRes.Name = name, name
-	if c := invalidNameChar(name); c != 0 {
-		p.errorf(pos, "character '%c' is not permitted in resolvers name '%s'", c, name)
+	name, ok := p.namedSection(pos, "resolvers", args)
+	p.curRes.Name = name
+	if !ok {
 		return
 	}
 	for _, r := range p.resolvers {
