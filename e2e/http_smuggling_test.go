@@ -41,16 +41,25 @@ func startCountingBackend(t *testing.T) *countingBackend {
 	return b
 }
 
-// rawStatus sends raw bytes on a new connection and returns the status
-// code of the first response ("" when the connection closed without one).
-func rawStatus(t *testing.T, port int, raw string) string {
+// dialRaw connects to a local port for raw bytes, with 5 s for the whole
+// exchange; the connection closes when the test ends.
+func dialRaw(t *testing.T, port int) net.Conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(5 * time.Second))
+	return c
+}
+
+// rawStatus sends raw bytes on a new connection and returns the status
+// code of the first response ("" when the connection closed without one).
+func rawStatus(t *testing.T, port int, raw string) string {
+	t.Helper()
+	c := dialRaw(t, port)
+	defer c.Close()
 	if _, err := c.Write([]byte(raw)); err != nil {
 		return "write: " + err.Error()
 	}
@@ -219,12 +228,7 @@ func TestHTTPSmugglingHAProxy(t *testing.T) {
 func TestHTTPRequestTimeout(t *testing.T) {
 	be, port := startCountingBackend(t), freePort(t)
 	startSluice(t, plainHTTPConfig(port, be.port, "    timeout http-request 300ms\n    timeout http-keep-alive 300ms\n"), fmt.Sprintf("127.0.0.1:%d", port))
-	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dialRaw(t, port)
 	c.Write([]byte("GET / HTTP/1.1\r\nHost: a\r\n"))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
@@ -237,12 +241,7 @@ func TestHTTPRequestTimeout(t *testing.T) {
 	}
 
 	// Keep-alive: one request, then silence.
-	c2, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	c2.SetDeadline(time.Now().Add(5 * time.Second))
+	c2 := dialRaw(t, port)
 	c2.Write([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
 	r := bufio.NewReader(c2)
 	resp, err = http.ReadResponse(r, nil)
@@ -263,12 +262,7 @@ func TestHTTPRequestTimeout(t *testing.T) {
 func TestHTTPPipelineThenMalformed(t *testing.T) {
 	be, port := startCountingBackend(t), freePort(t)
 	startSluice(t, plainHTTPConfig(port, be.port, ""), fmt.Sprintf("127.0.0.1:%d", port))
-	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dialRaw(t, port)
 	c.Write([]byte("GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\nGET /4 HTTP/1.1\r\nHost: a\r\n\r\n"))
 	r := bufio.NewReader(c)
 	for i, want := range []int{200, 200, 400} {
@@ -312,12 +306,7 @@ func TestHTTPUpgrade(t *testing.T) {
 	port := freePort(t)
 	startSluice(t, plainHTTPConfig(port, server, ""), fmt.Sprintf("127.0.0.1:%d", port))
 
-	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dialRaw(t, port)
 	c.Write([]byte("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"))
 	r := bufio.NewReader(c)
 	resp, err := http.ReadResponse(r, nil)
@@ -332,12 +321,7 @@ func TestHTTPUpgrade(t *testing.T) {
 	}
 
 	// Refused upgrade: the next request is checked again.
-	c2, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	c2.SetDeadline(time.Now().Add(5 * time.Second))
+	c2 := dialRaw(t, port)
 	c2.Write([]byte("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: other\r\nConnection: Upgrade\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n"))
 	r2 := bufio.NewReader(c2)
 	for _, want := range []int{200, 400} {
@@ -407,12 +391,7 @@ func TestHTTPBadChunkLater(t *testing.T) {
 	}))
 	port := freePort(t)
 	startSluice(t, plainHTTPConfig(port, server, ""), fmt.Sprintf("127.0.0.1:%d", port))
-	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dialRaw(t, port)
 	c.Write([]byte("POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"))
 	select { // the head reached the server before the bad chunk is sent
 	case <-started:
