@@ -217,25 +217,32 @@ func TestH1ClientRetriesStaleConnection(t *testing.T) {
 	}
 }
 
+// silentServer accepts one connection, reads it and never answers.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			io.Copy(io.Discard, c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
 // TestH1ClientErrors: how failures come back (proxyError maps them to
 // 502 and 504), and that a failed connection is never pooled.
 func TestH1ClientErrors(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			c, err := ln.Accept()
-			if err == nil {
-				defer c.Close()
-				io.Copy(io.Discard, c) // never answers
-			}
-		}()
+		addr := silentServer(t)
 		c := testH1Client()
 		c.headerTimeout = 50 * time.Millisecond
-		_, err = c.RoundTrip(getReq(t, "GET", ln.Addr().String()))
+		_, err := c.RoundTrip(getReq(t, "GET", addr))
 		var ne net.Error
 		if !errors.As(err, &ne) || !ne.Timeout() {
 			t.Errorf("err %v, want a timeout", err)
@@ -263,22 +270,11 @@ func TestH1ClientErrors(t *testing.T) {
 		}
 	})
 	t.Run("cancelled", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			c, err := ln.Accept()
-			if err == nil {
-				defer c.Close()
-				io.Copy(io.Discard, c)
-			}
-		}()
+		addr := silentServer(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(50*time.Millisecond, cancel)
-		r := getReq(t, "GET", ln.Addr().String()).WithContext(ctx)
-		_, err = testH1Client().RoundTrip(r)
+		r := getReq(t, "GET", addr).WithContext(ctx)
+		_, err := testH1Client().RoundTrip(r)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("err %v, want context.Canceled", err)
 		}
