@@ -41,8 +41,7 @@ type httpServer struct {
 	// firstHead bounds the first request head of a connection, body each
 	// read of a request body (timeout client).
 	firstHead, nextHead, body time.Duration
-	ended                     sync.Map // net.Conn -> func(), called when the connection closes
-	conns                     sync.Map // net.Conn -> *connInfo
+	conns                     sync.Map // net.Conn -> *connInfo, from serve until the connection closes
 
 	// layers compress and cache responses (httplayers.go); nil = none.
 	layers *httpLayers
@@ -91,6 +90,7 @@ type requestInfo struct {
 
 // connInfo is what a client connection's requests share.
 type connInfo struct {
+	done  func() // called once the connection has closed
 	guard *h1guard
 	// tls is the TLS state of a guarded connection: net/http sees the
 	// guard, not the *tls.Conn, so it cannot set Request.TLS itself.
@@ -153,8 +153,8 @@ func newHTTPServer(p *config.Proxy, cfg *config.Config, backends map[string]*bac
 		IdleTimeout: idle,
 		ConnState:   h.connState,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			ci := &connInfo{}
-			h.conns.Store(c, ci)
+			v, _ := h.conns.Load(c) // stored by serve
+			ci := v.(*connInfo)
 			ci.guard, _ = c.(*h1guard)
 			if ci.guard != nil {
 				if tc, ok := ci.guard.Conn.(*stdtls.Conn); ok {
@@ -181,9 +181,9 @@ func (h *httpServer) serve(c net.Conn, done func()) {
 	if tc, ok := c.(*stdtls.Conn); !ok || tc.ConnectionState().NegotiatedProtocol != "h2" {
 		c = newH1Guard(c, h.limits, h.firstHead, h.nextHead, h.body, h.log)
 	}
-	h.ended.Store(c, done)
+	h.conns.Store(c, &connInfo{done: done})
 	if !h.ln.push(c) {
-		h.ended.Delete(c)
+		h.conns.Delete(c)
 		c.Close()
 		done()
 	}
@@ -193,11 +193,10 @@ func (h *httpServer) connState(c net.Conn, s http.ConnState) {
 	if s != http.StateClosed && s != http.StateHijacked {
 		return
 	}
-	if ci, ok := h.conns.LoadAndDelete(c); ok {
-		ci.(*connInfo).close()
-	}
-	if done, ok := h.ended.LoadAndDelete(c); ok {
-		done.(func())()
+	if v, ok := h.conns.LoadAndDelete(c); ok {
+		ci := v.(*connInfo)
+		ci.close()
+		ci.done()
 	}
 }
 
