@@ -64,9 +64,7 @@ func (r *keyring) update(t *control.TLS) {
 	defer r.mu.Unlock()
 	r.ticketFiles = t.TicketFiles
 	r.keys = t.Keys
-	for u, k := range r.byUse {
-		r.fill(u, k)
-	}
+	r.refill()
 }
 
 // rotate takes the master's new keys.
@@ -74,6 +72,11 @@ func (r *keyring) rotate(keys control.Keys) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.keys = keys
+	r.refill()
+}
+
+// refill sets every SharedKeys from the current keys, under r.mu.
+func (r *keyring) refill() {
 	for u, k := range r.byUse {
 		r.fill(u, k)
 	}
