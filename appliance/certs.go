@@ -129,16 +129,11 @@ func readCerts(t *control.TLS, cfg *config.Config, fsys vfs.FS, path string, lis
 	return nil
 }
 
-// Check runs the checks that need more than the configuration files'
-// text: it reads every certificate and TLS file. `sluice -c` and a
-// starting master run it. The warnings are about certificates that load
-// but deserve attention (expired, stale OCSP response).
-func Check(cfg *config.Config) ([]string, error) {
-	return CheckLoaded(&Loaded{Config: cfg, FS: vfs.Disk{}})
-}
-
-// CheckLoaded is Check for a configuration read from its source, with the
-// signing keys it names.
+// CheckLoaded runs the checks that need more than the configuration
+// files' text: it reads the signing keys the configuration names and every
+// certificate and TLS file, from the configuration's source. `sluice -c`
+// and a starting master run it. The warnings are about certificates that
+// load but deserve attention (expired, stale OCSP response).
 func CheckLoaded(ld *Loaded) ([]string, error) {
 	if _, err := readSigningKeys(ld.Config); err != nil {
 		return nil, err

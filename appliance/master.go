@@ -20,7 +20,6 @@ import (
 	"github.com/sluicelb/sluice/bundle"
 	"github.com/sluicelb/sluice/config"
 	"github.com/sluicelb/sluice/control"
-	"github.com/sluicelb/sluice/vfs"
 )
 
 // ChildEnv is the environment variable that tells the binary it is a child
@@ -121,12 +120,6 @@ type event struct {
 	ready bool   // the child reported its configuration running
 	err   string // the child's error with its ready message, if any
 	dead  bool   // the child's control socket closed
-}
-
-// New prepares a master for cfg, read from the files on disk; see
-// NewLoaded.
-func New(ctx context.Context, cfg *config.Config, files []string, exe string, log *slog.Logger) (*Master, error) {
-	return NewLoaded(ctx, &Loaded{Source: Source{Files: files}, Config: cfg, FS: vfs.Disk{}}, exe, log)
 }
 
 // NewLoaded prepares a master for a loaded configuration: it checks what

@@ -86,17 +86,6 @@ func FuzzTicketKeys(f *testing.F) {
 	})
 }
 
-// counter is a deterministic "random" source: bytes 1, 2, 3...
-type counter struct{ n byte }
-
-func (c *counter) Read(p []byte) (int, error) {
-	for i := range p {
-		c.n++
-		p[i] = c.n
-	}
-	return len(p), nil
-}
-
 // HAProxy accepts and refuses the same tls-ticket-keys files.
 func TestTicketKeysHAProxyAgrees(t *testing.T) {
 	haproxy, err := exec.LookPath("haproxy")

@@ -68,11 +68,6 @@ func parseErrorFiles(files map[int]string) (errorPages, error) {
 	return pages, nil
 }
 
-// writeError answers with the default page for code.
-func writeError(w http.ResponseWriter, code int) {
-	writePage(w, code, nil)
-}
-
 // writePage answers with the first of pages that has code, or HAProxy's
 // default page. Like HAProxy, 400 and 408 close the connection.
 func writePage(w http.ResponseWriter, code int, pages ...errorPages) {
