@@ -3,7 +3,6 @@ package appliance
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -114,14 +113,9 @@ func (s Source) Load(running *bundle.Bundle, now time.Time) (*Loaded, []config.D
 // a sequence older than the running bundle's, or the same sequence with
 // other contents.
 func readBundle(path string, keys []*bundle.PublicKey, running *bundle.Bundle, now time.Time) (*bundle.Bundle, error) {
-	f, err := os.Open(path)
+	data, err := bundle.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read bundle: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, bundle.MaxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read bundle %s: %w", path, err)
+		return nil, err
 	}
 	b, err := bundle.Verify(data, keys, now)
 	if err != nil {

@@ -24,6 +24,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -38,6 +40,21 @@ const Format = "sluice-bundle-v1"
 // MaxSize bounds the bundle files read, so that a wrong path (a device, a
 // huge file) cannot exhaust memory.
 const MaxSize = 64 << 20
+
+// ReadFile reads a bundle file, at most MaxSize bytes and one more, so that
+// Verify refuses what is larger.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read bundle: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read bundle %s: %w", path, err)
+	}
+	return data, nil
+}
 
 // File is one file of a bundle, by the path the configuration names it with.
 type File struct {

@@ -98,6 +98,13 @@ func (f *fleet) sign(t *testing.T, key string, seq int, backend int) []byte {
 	if code != 0 {
 		t.Fatalf("sign: %s", text)
 	}
+	st, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("the bundle holds private keys but has mode %v", st.Mode().Perm())
+	}
 	data, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -102,7 +101,8 @@ func bundleSign(args []string) int {
 	}
 	data, err := bundle.Sign(key, m)
 	if err == nil {
-		err = os.WriteFile(*out, data, 0o644)
+		// The bundle holds private keys: readable by its owner only.
+		err = os.WriteFile(*out, data, 0o600)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sluice bundle sign: %v\n", err)
@@ -139,12 +139,9 @@ func bundleVerify(args []string) int {
 		keys = append(keys, k)
 	}
 	path := fs.Arg(0)
-	data, err := os.ReadFile(path)
+	data, err := bundle.ReadFile(path)
 	if err != nil {
 		return fail(err)
-	}
-	if len(data) > bundle.MaxSize {
-		return fail(errors.New(path + ": larger than a bundle may be"))
 	}
 	b, err := bundle.Verify(data, keys, time.Now())
 	if err != nil {
