@@ -90,6 +90,9 @@ func run(args []string) int {
 	if *checkOnly {
 		return check(src)
 	}
+	if src.Bundle != "" && src.StateDir == "" {
+		log.Warn("no $STATE_DIRECTORY: the last bundle's sequence is kept in memory only, so after a restart an older signed bundle would be accepted again (run under the appliance's systemd unit, or set STATE_DIRECTORY)", "bundle", src.Bundle)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
