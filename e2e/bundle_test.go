@@ -174,6 +174,9 @@ func TestBundleReloadAndRefusals(t *testing.T) {
 		})
 	}
 	expect("config A")
+	if !strings.Contains(in.output.String(), "no $STATE_DIRECTORY") {
+		t.Errorf("no warning that replays are remembered only while it runs:\n%s", in.output.String())
+	}
 
 	next := f.sign(t, "fleet", 20, b) // the valid update, kept for last
 	flipped := bytes.Clone(next)
