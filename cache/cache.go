@@ -104,11 +104,14 @@ func normalizeAE(values []string) string {
 }
 
 // usable reports whether a request may be answered from the cache: a GET
-// or HEAD of HTTP/1.1 or later that does not ask to bypass caches. A HEAD
-// gets the headers of the stored GET response.
+// or HEAD of HTTP/1.1 or later, without Authorization, that does not ask
+// to bypass caches. A HEAD gets the headers of the stored GET response.
 func usable(r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead || !r.ProtoAtLeast(1, 1) {
 		return false
+	}
+	if r.Header.Get("Authorization") != "" {
+		return false // as HAProxy: the server must check each user's credentials
 	}
 	cc := ParseCacheControl(r.Header.Values("Cache-Control"))
 	if cc.Has("no-cache") || cc.Has("no-store") {

@@ -70,7 +70,8 @@ func TestStorable(t *testing.T) {
 		{"no-cache", get("/"), 200, map[string]string{"Cache-Control": "no-cache, max-age=30"}, "x", false},
 		{"set-cookie", get("/"), 200, map[string]string{"Cache-Control": "max-age=30", "Set-Cookie": "a=b"}, "x", false},
 		{"authorization", withHeader(get("/"), "Authorization", "Basic eDp5"), 200, fresh, "x", false},
-		{"authorization public", withHeader(get("/"), "Authorization", "Basic eDp5"), 200, map[string]string{"Cache-Control": "public, max-age=30"}, "x", true},
+		{"authorization public", withHeader(get("/"), "Authorization", "Basic eDp5"), 200, map[string]string{"Cache-Control": "public, max-age=30"}, "x", false},
+		{"authorization s-maxage", withHeader(get("/"), "Authorization", "Basic eDp5"), 200, map[string]string{"Cache-Control": "s-maxage=30, must-revalidate"}, "x", false},
 		{"request no-store", withHeader(get("/"), "Cache-Control", "no-store"), 200, fresh, "x", false},
 		{"vary", get("/"), 200, map[string]string{"Cache-Control": "max-age=30", "Vary": "Accept-Encoding"}, "x", false},
 		{"max-age=0", get("/"), 200, map[string]string{"Cache-Control": "max-age=0"}, "x", false},
@@ -145,6 +146,7 @@ func TestBypass(t *testing.T) {
 	for _, r := range []*http.Request{
 		withHeader(get("/a"), "Cache-Control", "no-cache"),
 		withHeader(get("/a"), "Pragma", "no-cache"),
+		withHeader(get("/a"), "Authorization", "Basic eDp5"),
 		httptest.NewRequest("POST", "/a", nil),
 		httptest.NewRequest("PUT", "/a", nil),
 		get("/b"),

@@ -84,8 +84,7 @@ func (s *Store) Finish() {
 // storable decides whether a response may be stored, with HAProxy's rules
 // (and RFC 9111's where HAProxy is silent), and returns the entry to fill,
 // or nil. Stored are only: responses 200 to GET requests of HTTP/1.1 or
-// later; without Authorization in the request unless the response allows
-// sharing it; without Set-Cookie; without Cache-Control private, no-store
+// later; without Authorization in the request; without Set-Cookie; without Cache-Control private, no-store
 // or no-cache (nor no-store in the request); without Vary, or with
 // "Vary: Accept-Encoding" alone under process-vary; with an explicit
 // lifetime (s-maxage, max-age, Expires) or a validator (ETag,
@@ -104,8 +103,8 @@ func (c *Cache) storable(r *http.Request, status int, h http.Header) *entry {
 	if len(h.Values("Set-Cookie")) > 0 {
 		return nil // a response setting a cookie is one client's
 	}
-	if r.Header.Get("Authorization") != "" && !cc.Has("public") && !cc.Has("s-maxage") && !cc.Has("must-revalidate") {
-		return nil
+	if r.Header.Get("Authorization") != "" {
+		return nil // as HAProxy: an authenticated response is one user's, whatever it says
 	}
 	varies, ok := c.varies(h.Values("Vary"))
 	if !ok {
