@@ -20,7 +20,7 @@ import (
 // Options are a cache section's settings.
 type Options struct {
 	MaxBytes  int64         // total-max-size
-	MaxObject int64         // max-object-size: bigger bodies are not stored
+	MaxObject int64         // max-object-size: bigger objects (headers and body) are not stored
 	MaxAge    time.Duration // the longest an object is served
 	// ProcessVary stores responses with "Vary: Accept-Encoding", one per
 	// Accept-Encoding value; without it any Vary keeps a response out.
@@ -189,11 +189,11 @@ func (c *Cache) insert(e *entry) {
 	if max(c.opts.MaxSecondary, 1) <= len(c.byKey[e.key]) {
 		return // as HAProxy: no more variants for this URL until one goes
 	}
-	for c.used+e.size > c.opts.MaxBytes && c.lru.Len() > 0 {
-		c.remove(c.lru.Back())
+	if e.size > c.opts.MaxBytes {
+		return // it would not fit even alone: evicting the rest gains nothing
 	}
-	if c.used+e.size > c.opts.MaxBytes {
-		return
+	for c.used+e.size > c.opts.MaxBytes {
+		c.remove(c.lru.Back())
 	}
 	el := c.lru.PushFront(e)
 	c.byKey[e.key] = append(c.byKey[e.key], el)

@@ -217,6 +217,33 @@ func TestEvictionByBytes(t *testing.T) {
 	}
 }
 
+func TestTooBigForTheCache(t *testing.T) {
+	o := opts()
+	o.MaxBytes, o.MaxObject = 10<<10, 64<<10
+	c := New(o, newClock().now)
+	h := map[string]string{"Cache-Control": "max-age=50"}
+	store(c, get("/0"), 200, h, "small")
+	store(c, get("/1"), 200, h, "small")
+	store(c, get("/big"), 200, h, strings.Repeat("x", 12<<10))
+	if s := c.Stats(); s.Objects != 2 {
+		t.Fatalf("%d objects after a response bigger than the cache, want the 2 small ones", s.Objects)
+	}
+}
+
+func TestMaxObjectCountsHeaders(t *testing.T) {
+	o := opts()
+	o.MaxObject = 100
+	h := map[string]string{"Cache-Control": "max-age=50", "X-Pad": strings.Repeat("p", 40)}
+	body := strings.Repeat("x", 80) // fits alone, not with the headers
+	c := New(o, newClock().now)
+	store(c, get("/streamed"), 200, h, body)
+	h["Content-Length"] = "80"
+	store(c, get("/length"), 200, h, body)
+	if s := c.Stats(); s.Objects != 0 {
+		t.Fatalf("%d objects stored past max-object-size with their headers", s.Objects)
+	}
+}
+
 func TestHitRatio(t *testing.T) {
 	c := New(opts(), newClock().now)
 	h := map[string]string{"Cache-Control": "max-age=50"}

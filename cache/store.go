@@ -41,7 +41,7 @@ func (s *Store) Write(b []byte) (int, error) {
 		s.WriteHeader(http.StatusOK)
 	}
 	if s.e != nil {
-		if int64(len(s.body)+len(b)) > s.c.opts.MaxObject {
+		if s.e.size+int64(len(s.body)+len(b)) > s.c.opts.MaxObject {
 			s.e, s.body = nil, nil
 		} else {
 			s.body = append(s.body, b...)
@@ -110,9 +110,11 @@ func (c *Cache) storable(r *http.Request, status int, h http.Header) *entry {
 	if !ok {
 		return nil
 	}
+	hsize := headerSize(h)
 	if cl := h.Get("Content-Length"); cl != "" {
+		// As HAProxy, max-object-size bounds the headers and the body.
 		n, err := strconv.ParseInt(cl, 10, 64)
-		if err != nil || n > c.opts.MaxObject {
+		if err != nil || hsize+n > c.opts.MaxObject {
 			return nil
 		}
 	}
@@ -141,13 +143,20 @@ func (c *Cache) storable(r *http.Request, status int, h http.Header) *entry {
 		e.variant = normalizeAE(r.Header.Values("Accept-Encoding"))
 	}
 	e.header.Del("Age")
-	for k, v := range e.header {
-		e.size += int64(len(k))
+	e.size = headerSize(e.header)
+	return e
+}
+
+// headerSize is the bytes of a header's names and values.
+func headerSize(h http.Header) int64 {
+	var n int64
+	for k, v := range h {
+		n += int64(len(k))
 		for _, x := range v {
-			e.size += int64(len(x))
+			n += int64(len(x))
 		}
 	}
-	return e
+	return n
 }
 
 // varies reads Vary: whether the response depends on Accept-Encoding, and
