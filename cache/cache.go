@@ -11,10 +11,13 @@ package cache
 import (
 	"container/list"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sluicelb/sluice/compression"
 )
 
 // Options are a cache section's settings.
@@ -52,7 +55,7 @@ type Stats struct {
 // entry is one stored response.
 type entry struct {
 	key     string // primary key: host and request target
-	variant string // the Accept-Encoding the server saw, when it varies on it
+	variant string // the codings the request accepted (variantKey), when the response varies on them
 	varies  bool
 	header  http.Header
 	body    []byte
@@ -84,23 +87,19 @@ func primaryKey(r *http.Request) string {
 	return r.Host + " " + r.URL.RequestURI()
 }
 
-// normalizeAE is the variant key of an Accept-Encoding: its codings, lower
-// case, without spaces, so that trivial differences do not split variants.
-func normalizeAE(values []string) string {
-	var b strings.Builder
-	for _, v := range values {
-		for elem := range strings.SplitSeq(v, ",") {
-			e := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(elem), " ", ""))
-			if e == "" {
-				continue
-			}
-			if b.Len() > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(e)
+// variantKey is the variant key of an Accept-Encoding: the codings it
+// accepts (q > 0), sorted, as HAProxy's normalizer. Order, case, spaces and
+// weights do not split variants, so a popular URL does not fill
+// max-secondary-entries with spellings of the same few codings.
+func variantKey(values []string) string {
+	var codings []string
+	for _, a := range compression.ParseAcceptEncoding(values) {
+		if a.Q > 0 {
+			codings = append(codings, a.Coding)
 		}
 	}
-	return b.String()
+	slices.Sort(codings)
+	return strings.Join(slices.Compact(codings), ",")
 }
 
 // usable reports whether a request may be answered from the cache: a GET
@@ -152,7 +151,7 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request) bool {
 // it meets.
 func (c *Cache) lookup(r *http.Request) *entry {
 	key := primaryKey(r)
-	ae := normalizeAE(r.Header.Values("Accept-Encoding"))
+	ae := variantKey(r.Header.Values("Accept-Encoding"))
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -173,17 +172,19 @@ func (c *Cache) lookup(r *http.Request) *entry {
 	return nil
 }
 
-// insert stores e, replacing the same variant, and evicts the least
-// recently used entries until the total fits.
+// insert stores e, replacing the same variant and dropping the expired
+// ones, and evicts the least recently used entries until the total fits.
 func (c *Cache) insert(e *entry) {
+	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	variants := c.byKey[e.key]
-	for _, el := range variants {
+	// Expired variants go first: they would hold places under
+	// max-secondary-entries until the LRU reached them. A clone, as
+	// remove changes the slice.
+	for _, el := range slices.Clone(c.byKey[e.key]) {
 		old := el.Value.(*entry)
-		if old.varies == e.varies && old.variant == e.variant {
+		if !now.Before(old.expires) || old.varies == e.varies && old.variant == e.variant {
 			c.remove(el)
-			break
 		}
 	}
 	if max(c.opts.MaxSecondary, 1) <= len(c.byKey[e.key]) {

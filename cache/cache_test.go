@@ -192,6 +192,35 @@ func TestProcessVary(t *testing.T) {
 	}
 }
 
+func TestVariantKey(t *testing.T) {
+	o := opts()
+	o.ProcessVary = true
+	c := New(o, newClock().now)
+	h := map[string]string{"Cache-Control": "max-age=50", "Vary": "Accept-Encoding"}
+	store(c, withHeader(get("/a"), "Accept-Encoding", "gzip, br"), 200, h, "gz-br")
+	for _, ae := range []string{"br,gzip", "BR;q=0.5, gzip", "gzip, br, zstd;q=0", "x-gzip, br"} {
+		if rec := serve(c, withHeader(get("/a"), "Accept-Encoding", ae)); rec == nil || rec.Body.String() != "gz-br" {
+			t.Errorf("Accept-Encoding %q: %v", ae, rec)
+		}
+	}
+	if serve(c, withHeader(get("/a"), "Accept-Encoding", "gzip")) != nil {
+		t.Error("gzip alone served the gzip, br variant")
+	}
+}
+
+func TestExpiredVariantsMakeRoom(t *testing.T) {
+	o := opts()
+	o.ProcessVary, o.MaxSecondary = true, 1
+	clk := newClock()
+	c := New(o, clk.now)
+	store(c, withHeader(get("/a"), "Accept-Encoding", "gzip"), 200, map[string]string{"Cache-Control": "max-age=10", "Vary": "Accept-Encoding"}, "gz")
+	clk.advance(20 * time.Second)
+	store(c, get("/a"), 200, map[string]string{"Cache-Control": "max-age=50", "Vary": "Accept-Encoding"}, "plain")
+	if rec := serve(c, get("/a")); rec == nil || rec.Body.String() != "plain" {
+		t.Fatalf("an expired variant kept a new one out: %v", rec)
+	}
+}
+
 func TestEvictionByBytes(t *testing.T) {
 	o := opts()
 	o.MaxBytes, o.MaxObject = 10<<10, 4<<10

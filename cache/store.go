@@ -140,7 +140,7 @@ func (c *Cache) storable(r *http.Request, status int, h http.Header) *entry {
 		age:     age,
 	}
 	if varies {
-		e.variant = normalizeAE(r.Header.Values("Accept-Encoding"))
+		e.variant = variantKey(r.Header.Values("Accept-Encoding"))
 	}
 	e.header.Del("Age")
 	e.size = headerSize(e.header)
