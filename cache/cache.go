@@ -112,11 +112,13 @@ func usable(r *http.Request) bool {
 	if r.Header.Get("Authorization") != "" {
 		return false // as HAProxy: the server must check each user's credentials
 	}
-	cc := ParseCacheControl(r.Header.Values("Cache-Control"))
-	if cc.Has("no-cache") || cc.Has("no-store") {
+	// Tokens, not a parse of the directives: a match inside a quoted value
+	// only makes a request skip the cache.
+	cc := r.Header.Values("Cache-Control")
+	if compression.HasToken(cc, "no-cache") || compression.HasToken(cc, "no-store") {
 		return false
 	}
-	if len(r.Header.Values("Cache-Control")) == 0 && hasToken(r.Header.Values("Pragma"), "no-cache") {
+	if len(cc) == 0 && compression.HasToken(r.Header.Values("Pragma"), "no-cache") {
 		return false
 	}
 	return true
@@ -218,18 +220,6 @@ func (c *Cache) remove(el *list.Element) {
 	} else {
 		c.byKey[e.key] = els
 	}
-}
-
-// hasToken reports whether a comma-separated header lists a token.
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for elem := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(elem), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // Options returns the settings the cache was made with.

@@ -370,3 +370,15 @@ func TestHeadFromCache(t *testing.T) {
 		t.Fatal("a HEAD response was stored")
 	}
 }
+
+// storable looks for no-store in the request without parsing its
+// Cache-Control into a map: only the response's is parsed.
+func TestStorableParsesOnlyTheResponse(t *testing.T) {
+	c := New(opts(), newClock().now)
+	r := withHeader(get("/"), "Cache-Control", "max-age=0")
+	h := http.Header{"Cache-Control": {"private, max-age=30"}}
+	parse := testing.AllocsPerRun(100, func() { ParseCacheControl(h.Values("Cache-Control")) })
+	if n := testing.AllocsPerRun(100, func() { c.storable(r, 200, h) }); n > parse {
+		t.Errorf("storable makes %v allocations, parsing the response's Cache-Control %v", n, parse)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluicelb/sluice/compression"
 )
 
 // Store is an http.ResponseWriter that passes a response through and keeps
@@ -93,7 +95,9 @@ func (c *Cache) storable(r *http.Request, status int, h http.Header) *entry {
 	if status != http.StatusOK || r.Method != http.MethodGet || !r.ProtoAtLeast(1, 1) {
 		return nil
 	}
-	if ParseCacheControl(r.Header.Values("Cache-Control")).Has("no-store") {
+	// A token match, not a parse into a map for every response: a match
+	// inside a quoted value only keeps the response out.
+	if compression.HasToken(r.Header.Values("Cache-Control"), "no-store") {
 		return nil
 	}
 	cc := ParseCacheControl(h.Values("Cache-Control"))
@@ -127,7 +131,10 @@ func (c *Cache) storable(r *http.Request, status int, h http.Header) *entry {
 		lifetime = c.opts.MaxAge
 	}
 	// Age counts against the lifetime: the response was already that old.
-	age, _ := Directives{"age": strings.TrimSpace(h.Get("Age"))}.Seconds("age")
+	var age time.Duration
+	if v := h.Get("Age"); v != "" {
+		age = deltaSeconds(strings.TrimSpace(v))
+	}
 	if lifetime-age <= 0 {
 		return nil
 	}

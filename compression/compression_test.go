@@ -393,3 +393,18 @@ func mustNew(t *testing.T, o Options) *Compressor {
 	}
 	return c
 }
+
+// The configured types are lower-cased once, in New, not per response.
+func TestCompressibleDoesNotAllocate(t *testing.T) {
+	c, err := New(Options{Algos: []string{Gzip}, Types: []string{"Text/HTML", "Application/JSON"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"max-age=10"}}
+	if !c.compressible(200, h) {
+		t.Fatal("application/json not compressible")
+	}
+	if n := testing.AllocsPerRun(100, func() { c.compressible(200, h) }); n != 0 {
+		t.Errorf("compressible makes %v allocations per response", n)
+	}
+}
