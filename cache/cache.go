@@ -11,16 +11,19 @@ package cache
 import (
 	"container/list"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sluicelb/sluice/compression"
 )
 
 // Options are a cache section's settings.
 type Options struct {
 	MaxBytes  int64         // total-max-size
-	MaxObject int64         // max-object-size: bigger bodies are not stored
+	MaxObject int64         // max-object-size: bigger objects (headers and body) are not stored
 	MaxAge    time.Duration // the longest an object is served
 	// ProcessVary stores responses with "Vary: Accept-Encoding", one per
 	// Accept-Encoding value; without it any Vary keeps a response out.
@@ -52,7 +55,7 @@ type Stats struct {
 // entry is one stored response.
 type entry struct {
 	key     string // primary key: host and request target
-	variant string // the Accept-Encoding the server saw, when it varies on it
+	variant string // the codings the request accepted (variantKey), when the response varies on them
 	varies  bool
 	header  http.Header
 	body    []byte
@@ -84,37 +87,38 @@ func primaryKey(r *http.Request) string {
 	return r.Host + " " + r.URL.RequestURI()
 }
 
-// normalizeAE is the variant key of an Accept-Encoding: its codings, lower
-// case, without spaces, so that trivial differences do not split variants.
-func normalizeAE(values []string) string {
-	var b strings.Builder
-	for _, v := range values {
-		for elem := range strings.SplitSeq(v, ",") {
-			e := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(elem), " ", ""))
-			if e == "" {
-				continue
-			}
-			if b.Len() > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(e)
+// variantKey is the variant key of an Accept-Encoding: the codings it
+// accepts (q > 0), sorted, as HAProxy's normalizer. Order, case, spaces and
+// weights do not split variants, so a popular URL does not fill
+// max-secondary-entries with spellings of the same few codings.
+func variantKey(values []string) string {
+	var codings []string
+	for _, a := range compression.ParseAcceptEncoding(values) {
+		if a.Q > 0 {
+			codings = append(codings, a.Coding)
 		}
 	}
-	return b.String()
+	slices.Sort(codings)
+	return strings.Join(slices.Compact(codings), ",")
 }
 
 // usable reports whether a request may be answered from the cache: a GET
-// or HEAD of HTTP/1.1 or later that does not ask to bypass caches. A HEAD
-// gets the headers of the stored GET response.
+// or HEAD of HTTP/1.1 or later, without Authorization, that does not ask
+// to bypass caches. A HEAD gets the headers of the stored GET response.
 func usable(r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead || !r.ProtoAtLeast(1, 1) {
 		return false
 	}
-	cc := ParseCacheControl(r.Header.Values("Cache-Control"))
-	if cc.Has("no-cache") || cc.Has("no-store") {
+	if r.Header.Get("Authorization") != "" {
+		return false // as HAProxy: the server must check each user's credentials
+	}
+	// Tokens, not a parse of the directives: a match inside a quoted value
+	// only makes a request skip the cache.
+	cc := r.Header.Values("Cache-Control")
+	if compression.HasToken(cc, "no-cache") || compression.HasToken(cc, "no-store") {
 		return false
 	}
-	if len(r.Header.Values("Cache-Control")) == 0 && hasToken(r.Header.Values("Pragma"), "no-cache") {
+	if len(cc) == 0 && compression.HasToken(r.Header.Values("Pragma"), "no-cache") {
 		return false
 	}
 	return true
@@ -149,7 +153,7 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request) bool {
 // it meets.
 func (c *Cache) lookup(r *http.Request) *entry {
 	key := primaryKey(r)
-	ae := normalizeAE(r.Header.Values("Accept-Encoding"))
+	ae := variantKey(r.Header.Values("Accept-Encoding"))
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -170,27 +174,29 @@ func (c *Cache) lookup(r *http.Request) *entry {
 	return nil
 }
 
-// insert stores e, replacing the same variant, and evicts the least
-// recently used entries until the total fits.
+// insert stores e, replacing the same variant and dropping the expired
+// ones, and evicts the least recently used entries until the total fits.
 func (c *Cache) insert(e *entry) {
+	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	variants := c.byKey[e.key]
-	for _, el := range variants {
+	// Expired variants go first: they would hold places under
+	// max-secondary-entries until the LRU reached them. A clone, as
+	// remove changes the slice.
+	for _, el := range slices.Clone(c.byKey[e.key]) {
 		old := el.Value.(*entry)
-		if old.varies == e.varies && old.variant == e.variant {
+		if !now.Before(old.expires) || old.varies == e.varies && old.variant == e.variant {
 			c.remove(el)
-			break
 		}
 	}
 	if max(c.opts.MaxSecondary, 1) <= len(c.byKey[e.key]) {
 		return // as HAProxy: no more variants for this URL until one goes
 	}
-	for c.used+e.size > c.opts.MaxBytes && c.lru.Len() > 0 {
-		c.remove(c.lru.Back())
+	if e.size > c.opts.MaxBytes {
+		return // it would not fit even alone: evicting the rest gains nothing
 	}
-	if c.used+e.size > c.opts.MaxBytes {
-		return
+	for c.used+e.size > c.opts.MaxBytes {
+		c.remove(c.lru.Back())
 	}
 	el := c.lru.PushFront(e)
 	c.byKey[e.key] = append(c.byKey[e.key], el)
@@ -214,18 +220,6 @@ func (c *Cache) remove(el *list.Element) {
 	} else {
 		c.byKey[e.key] = els
 	}
-}
-
-// hasToken reports whether a comma-separated header lists a token.
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for elem := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(elem), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // Options returns the settings the cache was made with.

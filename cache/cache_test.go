@@ -70,7 +70,8 @@ func TestStorable(t *testing.T) {
 		{"no-cache", get("/"), 200, map[string]string{"Cache-Control": "no-cache, max-age=30"}, "x", false},
 		{"set-cookie", get("/"), 200, map[string]string{"Cache-Control": "max-age=30", "Set-Cookie": "a=b"}, "x", false},
 		{"authorization", withHeader(get("/"), "Authorization", "Basic eDp5"), 200, fresh, "x", false},
-		{"authorization public", withHeader(get("/"), "Authorization", "Basic eDp5"), 200, map[string]string{"Cache-Control": "public, max-age=30"}, "x", true},
+		{"authorization public", withHeader(get("/"), "Authorization", "Basic eDp5"), 200, map[string]string{"Cache-Control": "public, max-age=30"}, "x", false},
+		{"authorization s-maxage", withHeader(get("/"), "Authorization", "Basic eDp5"), 200, map[string]string{"Cache-Control": "s-maxage=30, must-revalidate"}, "x", false},
 		{"request no-store", withHeader(get("/"), "Cache-Control", "no-store"), 200, fresh, "x", false},
 		{"vary", get("/"), 200, map[string]string{"Cache-Control": "max-age=30", "Vary": "Accept-Encoding"}, "x", false},
 		{"max-age=0", get("/"), 200, map[string]string{"Cache-Control": "max-age=0"}, "x", false},
@@ -145,6 +146,7 @@ func TestBypass(t *testing.T) {
 	for _, r := range []*http.Request{
 		withHeader(get("/a"), "Cache-Control", "no-cache"),
 		withHeader(get("/a"), "Pragma", "no-cache"),
+		withHeader(get("/a"), "Authorization", "Basic eDp5"),
 		httptest.NewRequest("POST", "/a", nil),
 		httptest.NewRequest("PUT", "/a", nil),
 		get("/b"),
@@ -190,6 +192,35 @@ func TestProcessVary(t *testing.T) {
 	}
 }
 
+func TestVariantKey(t *testing.T) {
+	o := opts()
+	o.ProcessVary = true
+	c := New(o, newClock().now)
+	h := map[string]string{"Cache-Control": "max-age=50", "Vary": "Accept-Encoding"}
+	store(c, withHeader(get("/a"), "Accept-Encoding", "gzip, br"), 200, h, "gz-br")
+	for _, ae := range []string{"br,gzip", "BR;q=0.5, gzip", "gzip, br, zstd;q=0", "x-gzip, br"} {
+		if rec := serve(c, withHeader(get("/a"), "Accept-Encoding", ae)); rec == nil || rec.Body.String() != "gz-br" {
+			t.Errorf("Accept-Encoding %q: %v", ae, rec)
+		}
+	}
+	if serve(c, withHeader(get("/a"), "Accept-Encoding", "gzip")) != nil {
+		t.Error("gzip alone served the gzip, br variant")
+	}
+}
+
+func TestExpiredVariantsMakeRoom(t *testing.T) {
+	o := opts()
+	o.ProcessVary, o.MaxSecondary = true, 1
+	clk := newClock()
+	c := New(o, clk.now)
+	store(c, withHeader(get("/a"), "Accept-Encoding", "gzip"), 200, map[string]string{"Cache-Control": "max-age=10", "Vary": "Accept-Encoding"}, "gz")
+	clk.advance(20 * time.Second)
+	store(c, get("/a"), 200, map[string]string{"Cache-Control": "max-age=50", "Vary": "Accept-Encoding"}, "plain")
+	if rec := serve(c, get("/a")); rec == nil || rec.Body.String() != "plain" {
+		t.Fatalf("an expired variant kept a new one out: %v", rec)
+	}
+}
+
 func TestEvictionByBytes(t *testing.T) {
 	o := opts()
 	o.MaxBytes, o.MaxObject = 10<<10, 4<<10
@@ -212,6 +243,33 @@ func TestEvictionByBytes(t *testing.T) {
 		if serve(c, get(p)) == nil {
 			t.Errorf("%s evicted", p)
 		}
+	}
+}
+
+func TestTooBigForTheCache(t *testing.T) {
+	o := opts()
+	o.MaxBytes, o.MaxObject = 10<<10, 64<<10
+	c := New(o, newClock().now)
+	h := map[string]string{"Cache-Control": "max-age=50"}
+	store(c, get("/0"), 200, h, "small")
+	store(c, get("/1"), 200, h, "small")
+	store(c, get("/big"), 200, h, strings.Repeat("x", 12<<10))
+	if s := c.Stats(); s.Objects != 2 {
+		t.Fatalf("%d objects after a response bigger than the cache, want the 2 small ones", s.Objects)
+	}
+}
+
+func TestMaxObjectCountsHeaders(t *testing.T) {
+	o := opts()
+	o.MaxObject = 100
+	h := map[string]string{"Cache-Control": "max-age=50", "X-Pad": strings.Repeat("p", 40)}
+	body := strings.Repeat("x", 80) // fits alone, not with the headers
+	c := New(o, newClock().now)
+	store(c, get("/streamed"), 200, h, body)
+	h["Content-Length"] = "80"
+	store(c, get("/length"), 200, h, body)
+	if s := c.Stats(); s.Objects != 0 {
+		t.Fatalf("%d objects stored past max-object-size with their headers", s.Objects)
 	}
 }
 
@@ -310,5 +368,17 @@ func TestHeadFromCache(t *testing.T) {
 	store(c, httptest.NewRequest("HEAD", "/b", nil), 200, map[string]string{"Cache-Control": "max-age=50"}, "")
 	if serve(c, get("/b")) != nil {
 		t.Fatal("a HEAD response was stored")
+	}
+}
+
+// storable looks for no-store in the request without parsing its
+// Cache-Control into a map: only the response's is parsed.
+func TestStorableParsesOnlyTheResponse(t *testing.T) {
+	c := New(opts(), newClock().now)
+	r := withHeader(get("/"), "Cache-Control", "max-age=0")
+	h := http.Header{"Cache-Control": {"private, max-age=30"}}
+	parse := testing.AllocsPerRun(100, func() { ParseCacheControl(h.Values("Cache-Control")) })
+	if n := testing.AllocsPerRun(100, func() { c.storable(r, 200, h) }); n > parse {
+		t.Errorf("storable makes %v allocations, parsing the response's Cache-Control %v", n, parse)
 	}
 }

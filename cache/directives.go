@@ -68,20 +68,26 @@ func (d Directives) Seconds(name string) (time.Duration, bool) {
 	if !ok {
 		return 0, false
 	}
+	return deltaSeconds(v), true
+}
+
+// deltaSeconds reads delta-seconds (a directive's value, or Age) with
+// Seconds' rules.
+func deltaSeconds(v string) time.Duration {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
 		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange && !strings.HasPrefix(v, "-") {
-			return maxDelta, true
+			return maxDelta
 		}
-		return 0, true
+		return 0
 	}
 	if n < 0 {
-		return 0, true
+		return 0
 	}
 	if n > int64(maxDelta/time.Second) {
-		return maxDelta, true
+		return maxDelta
 	}
-	return time.Duration(n) * time.Second, true
+	return time.Duration(n) * time.Second
 }
 
 // maxDelta is RFC 9111's largest delta-seconds worth keeping (2^31 s).

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluicelb/sluice/compression"
 )
 
 // Store is an http.ResponseWriter that passes a response through and keeps
@@ -41,7 +43,7 @@ func (s *Store) Write(b []byte) (int, error) {
 		s.WriteHeader(http.StatusOK)
 	}
 	if s.e != nil {
-		if int64(len(s.body)+len(b)) > s.c.opts.MaxObject {
+		if s.e.size+int64(len(s.body)+len(b)) > s.c.opts.MaxObject {
 			s.e, s.body = nil, nil
 		} else {
 			s.body = append(s.body, b...)
@@ -84,8 +86,7 @@ func (s *Store) Finish() {
 // storable decides whether a response may be stored, with HAProxy's rules
 // (and RFC 9111's where HAProxy is silent), and returns the entry to fill,
 // or nil. Stored are only: responses 200 to GET requests of HTTP/1.1 or
-// later; without Authorization in the request unless the response allows
-// sharing it; without Set-Cookie; without Cache-Control private, no-store
+// later; without Authorization in the request; without Set-Cookie; without Cache-Control private, no-store
 // or no-cache (nor no-store in the request); without Vary, or with
 // "Vary: Accept-Encoding" alone under process-vary; with an explicit
 // lifetime (s-maxage, max-age, Expires) or a validator (ETag,
@@ -94,7 +95,9 @@ func (c *Cache) storable(r *http.Request, status int, h http.Header) *entry {
 	if status != http.StatusOK || r.Method != http.MethodGet || !r.ProtoAtLeast(1, 1) {
 		return nil
 	}
-	if ParseCacheControl(r.Header.Values("Cache-Control")).Has("no-store") {
+	// A token match, not a parse into a map for every response: a match
+	// inside a quoted value only keeps the response out.
+	if compression.HasToken(r.Header.Values("Cache-Control"), "no-store") {
 		return nil
 	}
 	cc := ParseCacheControl(h.Values("Cache-Control"))
@@ -104,16 +107,18 @@ func (c *Cache) storable(r *http.Request, status int, h http.Header) *entry {
 	if len(h.Values("Set-Cookie")) > 0 {
 		return nil // a response setting a cookie is one client's
 	}
-	if r.Header.Get("Authorization") != "" && !cc.Has("public") && !cc.Has("s-maxage") && !cc.Has("must-revalidate") {
-		return nil
+	if r.Header.Get("Authorization") != "" {
+		return nil // as HAProxy: an authenticated response is one user's, whatever it says
 	}
 	varies, ok := c.varies(h.Values("Vary"))
 	if !ok {
 		return nil
 	}
+	hsize := headerSize(h)
 	if cl := h.Get("Content-Length"); cl != "" {
+		// As HAProxy, max-object-size bounds the headers and the body.
 		n, err := strconv.ParseInt(cl, 10, 64)
-		if err != nil || n > c.opts.MaxObject {
+		if err != nil || hsize+n > c.opts.MaxObject {
 			return nil
 		}
 	}
@@ -126,7 +131,10 @@ func (c *Cache) storable(r *http.Request, status int, h http.Header) *entry {
 		lifetime = c.opts.MaxAge
 	}
 	// Age counts against the lifetime: the response was already that old.
-	age, _ := Directives{"age": strings.TrimSpace(h.Get("Age"))}.Seconds("age")
+	var age time.Duration
+	if v := h.Get("Age"); v != "" {
+		age = deltaSeconds(strings.TrimSpace(v))
+	}
 	if lifetime-age <= 0 {
 		return nil
 	}
@@ -139,16 +147,23 @@ func (c *Cache) storable(r *http.Request, status int, h http.Header) *entry {
 		age:     age,
 	}
 	if varies {
-		e.variant = normalizeAE(r.Header.Values("Accept-Encoding"))
+		e.variant = variantKey(r.Header.Values("Accept-Encoding"))
 	}
 	e.header.Del("Age")
-	for k, v := range e.header {
-		e.size += int64(len(k))
+	e.size = headerSize(e.header)
+	return e
+}
+
+// headerSize is the bytes of a header's names and values.
+func headerSize(h http.Header) int64 {
+	var n int64
+	for k, v := range h {
+		n += int64(len(k))
 		for _, x := range v {
-			e.size += int64(len(x))
+			n += int64(len(x))
 		}
 	}
-	return e
+	return n
 }
 
 // varies reads Vary: whether the response depends on Accept-Encoding, and

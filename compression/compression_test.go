@@ -224,35 +224,34 @@ func body(n int) []byte {
 
 // Decode decompresses a response body of that Content-Encoding.
 func Decode(encoding string, b []byte) ([]byte, error) {
-	var r io.Reader
+	r, err := newDecoder(encoding, b)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// newDecoder is a stream decoder of that Content-Encoding (or
+// "raw-deflate") over b.
+func newDecoder(encoding string, b []byte) (io.ReadCloser, error) {
 	switch encoding {
 	case "gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
-			return nil, err
-		}
-		r = zr
+		return gzip.NewReader(bytes.NewReader(b))
 	case "deflate":
-		zr, err := zlib.NewReader(bytes.NewReader(b))
-		if err != nil {
-			return nil, err
-		}
-		r = zr
+		return zlib.NewReader(bytes.NewReader(b))
 	case "raw-deflate":
-		r = flate.NewReader(bytes.NewReader(b))
+		return flate.NewReader(bytes.NewReader(b)), nil
 	case "zstd":
 		zr, err := zstd.NewReader(bytes.NewReader(b))
 		if err != nil {
 			return nil, err
 		}
-		defer zr.Close()
-		r = zr
+		return zr.IOReadCloser(), nil
 	case "br":
-		r = brotli.NewReader(bytes.NewReader(b))
-	default:
-		return nil, fmt.Errorf("unknown encoding %q", encoding)
+		return io.NopCloser(brotli.NewReader(bytes.NewReader(b))), nil
 	}
-	return io.ReadAll(r)
+	return nil, fmt.Errorf("unknown encoding %q", encoding)
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -311,7 +310,7 @@ func (f *flushRecorder) Flush() {
 }
 
 func TestFlushSendsWhatWasWritten(t *testing.T) {
-	for _, algo := range []string{Gzip, Deflate, Zstd, Brotli} {
+	for _, algo := range []string{Gzip, Deflate, RawDeflate, Zstd, Brotli} {
 		t.Run(algo, func(t *testing.T) {
 			c := mustNew(t, Options{Algos: []string{algo}})
 			rec := &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
@@ -323,17 +322,17 @@ func TestFlushSendsWhatWasWritten(t *testing.T) {
 			if len(rec.flushed) != 1 || rec.flushed[0] == 0 {
 				t.Fatalf("flushes %v: nothing reached the client", rec.flushed)
 			}
-			// What was sent so far decodes to the event (a stream decoder
-			// reads it without the end of the stream).
-			if algo == Gzip {
-				zr, err := gzip.NewReader(bytes.NewReader(rec.Body.Bytes()))
-				if err != nil {
-					t.Fatal(err)
-				}
-				buf := make([]byte, 12)
-				if _, err := io.ReadFull(zr, buf); err != nil || string(buf) != "event: one\n\n" {
-					t.Fatalf("read %q, %v", buf, err)
-				}
+			// What was sent by the flush decodes to the event: a header
+			// alone (zlib's, gzip's) would not. A stream decoder reads it
+			// without the end of the stream.
+			zr, err := newDecoder(algo, rec.Body.Bytes()[:rec.flushed[0]])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer zr.Close()
+			buf := make([]byte, 12)
+			if _, err := io.ReadFull(zr, buf); err != nil || string(buf) != "event: one\n\n" {
+				t.Fatalf("read %q, %v", buf, err)
 			}
 			w.Close()
 		})
@@ -392,4 +391,19 @@ func mustNew(t *testing.T, o Options) *Compressor {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// The configured types are lower-cased once, in New, not per response.
+func TestCompressibleDoesNotAllocate(t *testing.T) {
+	c, err := New(Options{Algos: []string{Gzip}, Types: []string{"Text/HTML", "Application/JSON"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"max-age=10"}}
+	if !c.compressible(200, h) {
+		t.Fatal("application/json not compressible")
+	}
+	if n := testing.AllocsPerRun(100, func() { c.compressible(200, h) }); n != 0 {
+		t.Errorf("compressible makes %v allocations per response", n)
+	}
 }

@@ -56,6 +56,12 @@ type Compressor struct {
 
 // New returns a Compressor; an unknown algorithm is an error.
 func New(opts Options) (*Compressor, error) {
+	// Lower case once here rather than on every response.
+	types := make([]string, len(opts.Types))
+	for i, t := range opts.Types {
+		types[i] = strings.ToLower(t)
+	}
+	opts.Types = types
 	c := &Compressor{opts: opts, pools: make(map[string]*sync.Pool)}
 	for _, algo := range opts.Algos {
 		var newEnc func() encoder
@@ -159,7 +165,7 @@ func (c *Compressor) compressible(status int, h http.Header) bool {
 	if len(h.Values("Content-Encoding")) > 0 {
 		return false // already compressed (or a coding we would stack on)
 	}
-	if hasToken(h.Values("Cache-Control"), "no-transform") {
+	if HasToken(h.Values("Cache-Control"), "no-transform") {
 		return false
 	}
 	ct := strings.ToLower(strings.TrimSpace(h.Get("Content-Type")))
@@ -182,12 +188,14 @@ func (c *Compressor) compressible(status int, h http.Header) bool {
 	return true
 }
 
+// matchType reports whether a lower-case Content-Type starts with one of
+// types, lower case too (see New).
 func matchType(ct string, types []string) bool {
 	if ct == "" {
 		return false
 	}
 	for _, t := range types {
-		if strings.HasPrefix(ct, strings.ToLower(t)) {
+		if strings.HasPrefix(ct, t) {
 			return true
 		}
 	}
@@ -200,9 +208,10 @@ func validETag(v string) bool {
 	return len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' && !strings.Contains(v[1:len(v)-1], `"`)
 }
 
-// hasToken reports whether a comma-separated header lists a token
-// (case-insensitively, ignoring any "=value").
-func hasToken(values []string, token string) bool {
+// HasToken reports whether a comma-separated header lists a token
+// (case-insensitively, ignoring any "=value"). The cache uses it too.
+// Not x/net's httpguts: it would pull golang.org/x/text into the module.
+func HasToken(values []string, token string) bool {
 	for _, v := range values {
 		for elem := range strings.SplitSeq(v, ",") {
 			name, _, _ := strings.Cut(elem, "=")

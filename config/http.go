@@ -135,16 +135,25 @@ func HeadRoom(bufSize int) int {
 }
 
 // checkErrorFile checks that an error file is an HTTP/1 response that
-// net/http can read.
+// net/http can read, whose body is as long as its Content-Length says:
+// HAProxy refuses the file otherwise, rather than send a page cut short.
 func checkErrorFile(data []byte) error {
 	if !bytes.HasPrefix(data, []byte("HTTP/1.")) {
 		return fmt.Errorf("not an HTTP response: the file must hold a complete response, starting with a status line such as 'HTTP/1.1 503 Service Unavailable'")
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(data)), nil)
+	rd := bytes.NewReader(data)
+	br := bufio.NewReader(rd)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		return fmt.Errorf("not an HTTP response: %w", err)
 	}
+	// What follows the head is the payload, unread so far (Close would
+	// read it).
+	payload := int64(br.Buffered() + rd.Len())
 	resp.Body.Close()
+	if resp.ContentLength >= 0 && payload != resp.ContentLength {
+		return fmt.Errorf("payload size does not match the announced content-length (%d != %d)", payload, resp.ContentLength)
+	}
 	return nil
 }
 

@@ -14,6 +14,12 @@ func TestHTTPKeywords(t *testing.T) {
 	dir := t.TempDir()
 	page := filepath.Join(dir, "503.http")
 	os.WriteFile(page, []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\nlater\n"), 0o644)
+	long := filepath.Join(dir, "long.http")
+	os.WriteFile(long, []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 100\r\n\r\n<h1>down</h1>\n1234"), 0o644)
+	short := filepath.Join(dir, "short.http")
+	os.WriteFile(short, []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 6\r\n\r\n<html>down for maintenance</html>\n"), 0o644)
+	exact := filepath.Join(dir, "exact.http")
+	os.WriteFile(exact, []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 6\r\n\r\nlater\n"), 0o644)
 	junk := filepath.Join(dir, "junk.http")
 	os.WriteFile(junk, []byte("<html>not a response</html>\n"), 0o644)
 	runCases(t, []loadCase{
@@ -54,6 +60,11 @@ func TestHTTPKeywords(t *testing.T) {
 			"t.cfg:2: 'errorfile 503': open " + dir + "/none: no such file or directory"}},
 		{name: "errorfile not a response", cfg: "defaults\n    errorfile 503 " + junk + "\n" + lst, errs: []string{
 			"t.cfg:2: 'errorfile 503 " + junk + "': not an HTTP response: the file must hold a complete response, starting with a status line such as 'HTTP/1.1 503 Service Unavailable'"}},
+		{name: "errorfile content-length", cfg: "defaults\n    mode http\n    errorfile 503 " + exact + "\n" + lst},
+		{name: "errorfile body short of content-length", cfg: "defaults\n    errorfile 503 " + long + "\n" + lst, errs: []string{
+			"t.cfg:2: 'errorfile 503 " + long + "': payload size does not match the announced content-length (18 != 100)"}},
+		{name: "errorfile body past content-length", cfg: "defaults\n    errorfile 503 " + short + "\n" + lst, errs: []string{
+			"t.cfg:2: 'errorfile 503 " + short + "': payload size does not match the announced content-length (34 != 6)"}},
 		{name: "http-reuse", cfg: "defaults\n    http-reuse always\n" + lst},
 		{name: "http-reuse bad", cfg: "defaults\n    http-reuse sometimes\n" + lst, errs: []string{
 			"t.cfg:2: 'http-reuse' expects 'never', 'safe', 'aggressive' or 'always', got 'sometimes'"}},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -58,8 +59,9 @@ func parseErrorFiles(files map[int]string) (errorPages, error) {
 		}
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if err != nil && len(body) == 0 {
-			return nil, fmt.Errorf("errorfile %d: %w", code, err)
+		if err != nil {
+			// A partial page is never sent: the config check refuses it.
+			return nil, fmt.Errorf("errorfile %d: reading the body: %w", code, err)
 		}
 		resp.Header.Del("Content-Length")
 		resp.Header.Del("Transfer-Encoding")
@@ -74,8 +76,10 @@ func writePage(w http.ResponseWriter, code int, pages ...errorPages) {
 	h := w.Header()
 	for _, set := range pages {
 		if p := set[code]; p != nil {
+			// Copies: handlers of concurrent responses may change their
+			// headers in place, and the page's are shared.
 			for k, v := range p.header {
-				h[k] = v
+				h[k] = slices.Clone(v)
 			}
 			h.Set("Content-Length", strconv.Itoa(len(p.body)))
 			w.WriteHeader(p.status)

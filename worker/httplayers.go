@@ -97,13 +97,11 @@ func (x *exchange) serveCached(r *http.Request) bool {
 	if x.use == nil {
 		return false
 	}
-	// Below compression, above the store: a hit is not stored again.
-	var w http.ResponseWriter = x.comp
-	if x.comp == nil {
-		w = x.w
-		if x.store != nil {
-			w = x.store.ResponseWriter
-		}
+	// Below compression, above the store: a hit is not stored again. The
+	// store wraps whatever is above it (compression or the client).
+	w := x.w
+	if x.store != nil {
+		w = x.store.ResponseWriter
 	}
 	if !x.use.Serve(w, r) {
 		return false
