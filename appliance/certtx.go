@@ -95,6 +95,12 @@ func (m *Master) SetCert(name, payload string) (created bool, err error) {
 
 func (m *Master) setCert(name, payload string) (bool, error) {
 	file, isOCSP := strings.CutSuffix(name, ".ocsp")
+	// From a signed bundle nothing unsigned gets in (see Source): a
+	// certificate and its key come in a new bundle. An OCSP response may
+	// still be set, since it is checked against the certificate's issuer.
+	if !isOCSP && m.src.Bundle != "" {
+		return false, fmt.Errorf("this process runs from the signed bundle %s: a certificate must come in a new signed bundle, not from the runtime API (only '%s.ocsp' can be set)", m.src.Bundle, file)
+	}
 	if m.certTx != nil && m.certTx.name != file {
 		return false, fmt.Errorf("The ongoing transaction is about '%s' but you are trying to set '%s'", m.certTx.name, file)
 	}
