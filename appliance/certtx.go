@@ -20,7 +20,8 @@ import (
 // certTx is the runtime API's certificate transaction: a new version of one
 // certificate file, staged by "set ssl cert" and applied by "commit ssl
 // cert". As in HAProxy, there is one transaction at a time, and what it
-// changes lives in memory: a reload reads the files again.
+// changes lives in memory: a reload reads the files again, and drops the
+// transaction, which was staged against the files the reload replaced.
 type certTx struct {
 	name  string
 	entry tlsctx.CertEntry // the new PEM and OCSP response
@@ -152,14 +153,21 @@ func (m *Master) commitCert(name string) error {
 	if m.certTx.name != name {
 		return fmt.Errorf("The ongoing transaction is about '%s' but you are trying to commit '%s'!", m.certTx.name, name)
 	}
+	matched := false
 	next := m.withCert(func(e tlsctx.CertEntry) (tlsctx.CertEntry, bool) {
 		if e.Path != name {
 			return e, false
 		}
 		e.PEM, e.OCSP = m.certTx.entry.PEM, m.certTx.entry.OCSP
+		matched = true
 		return e, true
 	})
 	m.certTx = nil
+	if !matched {
+		// Reloads drop the transaction, so this is a safety net: never
+		// answer Success for a change that went nowhere.
+		return fmt.Errorf("Can't commit a certificate which is not referenced by the configuration: '%s'! The transaction is dropped.", name)
+	}
 	m.setConfig(m.cfg, next)
 	if err := m.push(); err != nil {
 		return err

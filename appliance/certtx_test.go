@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"log/slog"
 	"math/big"
 	"strings"
 	"testing"
@@ -76,5 +77,20 @@ func TestSetCertFromFiles(t *testing.T) {
 	created, err := m.setCert("live.pem", selfSigned(t, "live.test"))
 	if err != nil || !created || m.certTx == nil {
 		t.Fatalf("set ssl cert: created %v, %v", created, err)
+	}
+}
+
+func TestCommitCertMatchingNothing(t *testing.T) {
+	m := certMaster(t)
+	m.log = slog.New(slog.DiscardHandler)
+	if _, err := m.setCert("live.pem", selfSigned(t, "live.test")); err != nil {
+		t.Fatal(err)
+	}
+	m.tls = &control.TLS{Certs: map[string][]tlsctx.CertEntry{}} // the file is no longer in use
+	if err := m.commitCert("live.pem"); err == nil || !strings.Contains(err.Error(), "not referenced by the configuration") {
+		t.Fatalf("commit of a file no longer in use: %v, want an error", err)
+	}
+	if m.certTx != nil {
+		t.Error("the transaction is still there")
 	}
 }

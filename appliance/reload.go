@@ -63,6 +63,7 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 	if why != "" {
 		err := m.replaceProcesses(cfg, tlsFiles, restart, why)
 		if err == nil {
+			m.certTx = nil // staged against the files just read again
 			m.setSource(ld)
 			m.startServices(ctx, cfg)
 			if binaryChanged {
@@ -73,6 +74,10 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 	}
 
 	m.setConfig(cfg, tlsFiles)
+	// A staged certificate was checked against the files just read again:
+	// committing it would bring back an older copy, or one of a file that
+	// is gone.
+	m.certTx = nil
 	// The children have it, or some refused it: either way the master now
 	// runs this configuration, and its bundle sets the sequence to beat.
 	m.setSource(ld)
