@@ -1,6 +1,11 @@
 package appliance
 
 import (
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -49,5 +54,48 @@ func TestKeyRotation(t *testing.T) {
 	cfg.Proxies[0].Binds[0].TLS.ECHPublicName = "other.example"
 	if changed, _ := k.rotate(cfg, start.Add(48*time.Hour+time.Minute)); !changed || k.ECH["public.example"] != nil || len(k.ECH["other.example"]) != 1 {
 		t.Fatalf("after a rename: %v", k.ECH)
+	}
+}
+
+// A reload that fails keeps the keys of the running configuration, even
+// those of an ECH public name the new configuration drops.
+func TestFailedReloadKeepsKeys(t *testing.T) {
+	dir := t.TempDir()
+	crt := filepath.Join(dir, "live.pem")
+	if err := os.WriteFile(crt, []byte(selfSigned(t, "live.test")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	file := filepath.Join(dir, "sluice.cfg")
+	write := func(text string) {
+		if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("listen web\n    bind " + addr + " ssl crt " + crt + " ech-public-name public.example\n    server a 127.0.0.1:81\n")
+	src := Source{Files: []string{file}}
+	ld, _, err := src.Load(nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A binary that does not exist: the new generation cannot start.
+	m, err := NewLoaded(t.Context(), ld, filepath.Join(dir, "no-such-binary"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.sockets.closeAll)
+	before := m.keys.clone()
+	// Another process count needs new processes; the public name is gone.
+	write("global\n    nbproc 2\nlisten web\n    bind " + addr + " ssl crt " + crt + "\n    server a 127.0.0.1:81\n")
+	if err := m.reload(t.Context(), m.restart); err == nil {
+		t.Fatal("the reload succeeded without a binary")
+	}
+	if len(m.keys.ECH["public.example"]) != 1 || !reflect.DeepEqual(m.keys.ECH, before.ECH) || m.keys.NextConfigID != before.NextConfigID {
+		t.Fatalf("after a failed reload: ECH keys %v, next config id %d; want %v, %d", m.keys.ECH, m.keys.NextConfigID, before.ECH, before.NextConfigID)
 	}
 }
