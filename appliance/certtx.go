@@ -15,6 +15,7 @@ import (
 	"github.com/sluicelb/sluice/control"
 	"github.com/sluicelb/sluice/runtimeapi"
 	tlsctx "github.com/sluicelb/sluice/tls"
+	"github.com/sluicelb/sluice/vfs"
 )
 
 // certTx is the runtime API's certificate transaction: a new version of one
@@ -124,7 +125,17 @@ func (m *Master) setCert(name, payload string) (bool, error) {
 		}
 		next.OCSP = der
 	} else {
-		next.PEM = []byte(payload)
+		// Read as the file itself would be (any order, PEM normalised,
+		// expiry warned), so that a commit serves what a reload would.
+		fsys := vfs.NewMem(map[string][]byte{file: []byte(payload)})
+		entries, warnings, err := tlsctx.ReadCertsFS(fsys, []string{file}, nil, "", "")
+		if err != nil {
+			return false, err
+		}
+		for _, w := range warnings {
+			m.log.Warn("set ssl cert: " + w)
+		}
+		next.PEM = entries[0].PEM
 		next.OCSP = nil // a response is about one certificate: set FILE.ocsp again
 	}
 	// Building a server checks everything a worker would: the key matches

@@ -94,3 +94,27 @@ func TestCommitCertMatchingNothing(t *testing.T) {
 		t.Error("the transaction is still there")
 	}
 }
+
+// The payload is read as the file itself: in any order, the leaf first
+// once staged, and a missing key named.
+func TestSetCertReadsPayloadAsAFile(t *testing.T) {
+	m := certMaster(t)
+	m.log = slog.New(slog.DiscardHandler)
+	live, other := selfSigned(t, "live.test"), selfSigned(t, "other.test")
+	otherCert := other[:strings.Index(other, "-----BEGIN PRIVATE KEY")]
+	liveCert, liveKey := live[:strings.Index(live, "-----BEGIN PRIVATE KEY")], live[strings.Index(live, "-----BEGIN PRIVATE KEY"):]
+	if _, err := m.setCert("live.pem", liveKey+otherCert+liveCert); err != nil {
+		t.Fatalf("key, chain, then leaf: %v", err)
+	}
+	b, _ := pem.Decode(m.certTx.entry.PEM)
+	leaf, err := x509.ParseCertificate(b.Bytes)
+	if err != nil || leaf.Subject.CommonName != "live.test" {
+		t.Fatalf("staged PEM does not start with the leaf: %v %v", leaf, err)
+	}
+	if _, err := m.setCert("live.pem", liveCert); err == nil || !strings.Contains(err.Error(), "no private key") {
+		t.Fatalf("no key: %v, want an error saying so", err)
+	}
+	if _, err := m.setCert("live.pem", otherCert+liveKey); err == nil {
+		t.Fatal("a key that matches no certificate was accepted")
+	}
+}
