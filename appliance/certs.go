@@ -130,14 +130,13 @@ func readCerts(t *control.TLS, cfg *config.Config, fsys vfs.FS, path string, lis
 }
 
 // CheckLoaded runs the checks that need more than the configuration
-// files' text: it reads the signing keys the configuration names and every
-// certificate and TLS file, from the configuration's source. `sluice -c`
-// and a starting master run it. The warnings are about certificates that
-// load but deserve attention (expired, stale OCSP response).
+// files' text: it reads every certificate and TLS file, from the
+// configuration's source. `sluice -c` and a starting master run it. The
+// warnings are about certificates that load but deserve attention
+// (expired, stale OCSP response). The signing keys are not read here:
+// Source.Load already read them from the trust files, and refuses a
+// configuration to run that names any.
 func CheckLoaded(ld *Loaded) ([]string, error) {
-	if _, err := readSigningKeys(ld.Config); err != nil {
-		return nil, err
-	}
 	_, warnings, err := readTLS(ld.Config, ld.FS)
 	return warnings, err
 }

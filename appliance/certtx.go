@@ -15,12 +15,14 @@ import (
 	"github.com/sluicelb/sluice/control"
 	"github.com/sluicelb/sluice/runtimeapi"
 	tlsctx "github.com/sluicelb/sluice/tls"
+	"github.com/sluicelb/sluice/vfs"
 )
 
 // certTx is the runtime API's certificate transaction: a new version of one
 // certificate file, staged by "set ssl cert" and applied by "commit ssl
 // cert". As in HAProxy, there is one transaction at a time, and what it
-// changes lives in memory: a reload reads the files again.
+// changes lives in memory: a reload reads the files again, and drops the
+// transaction, which was staged against the files the reload replaced.
 type certTx struct {
 	name  string
 	entry tlsctx.CertEntry // the new PEM and OCSP response
@@ -95,6 +97,12 @@ func (m *Master) SetCert(name, payload string) (created bool, err error) {
 
 func (m *Master) setCert(name, payload string) (bool, error) {
 	file, isOCSP := strings.CutSuffix(name, ".ocsp")
+	// From a signed bundle nothing unsigned gets in (see Source): a
+	// certificate and its key come in a new bundle. An OCSP response may
+	// still be set, since it is checked against the certificate's issuer.
+	if !isOCSP && m.src.Bundle != "" {
+		return false, fmt.Errorf("this process runs from the signed bundle %s: a certificate must come in a new signed bundle, not from the runtime API (only '%s.ocsp' can be set)", m.src.Bundle, file)
+	}
 	if m.certTx != nil && m.certTx.name != file {
 		return false, fmt.Errorf("The ongoing transaction is about '%s' but you are trying to set '%s'", m.certTx.name, file)
 	}
@@ -117,7 +125,17 @@ func (m *Master) setCert(name, payload string) (bool, error) {
 		}
 		next.OCSP = der
 	} else {
-		next.PEM = []byte(payload)
+		// Read as the file itself would be (any order, PEM normalised,
+		// expiry warned), so that a commit serves what a reload would.
+		fsys := vfs.NewMem(map[string][]byte{file: []byte(payload)})
+		entries, warnings, err := tlsctx.ReadCertsFS(fsys, []string{file}, nil, "", "")
+		if err != nil {
+			return false, err
+		}
+		for _, w := range warnings {
+			m.log.Warn("set ssl cert: " + w)
+		}
+		next.PEM = entries[0].PEM
 		next.OCSP = nil // a response is about one certificate: set FILE.ocsp again
 	}
 	// Building a server checks everything a worker would: the key matches
@@ -146,14 +164,21 @@ func (m *Master) commitCert(name string) error {
 	if m.certTx.name != name {
 		return fmt.Errorf("The ongoing transaction is about '%s' but you are trying to commit '%s'!", m.certTx.name, name)
 	}
+	matched := false
 	next := m.withCert(func(e tlsctx.CertEntry) (tlsctx.CertEntry, bool) {
 		if e.Path != name {
 			return e, false
 		}
 		e.PEM, e.OCSP = m.certTx.entry.PEM, m.certTx.entry.OCSP
+		matched = true
 		return e, true
 	})
 	m.certTx = nil
+	if !matched {
+		// Reloads drop the transaction, so this is a safety net: never
+		// answer Success for a change that went nowhere.
+		return fmt.Errorf("Can't commit a certificate which is not referenced by the configuration: '%s'! The transaction is dropped.", name)
+	}
 	m.setConfig(m.cfg, next)
 	if err := m.push(); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	stdtls "crypto/tls"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -41,6 +42,14 @@ type keyState struct {
 	// NextConfigID numbers ECH configurations, so that a client's config
 	// id names one key.
 	NextConfigID uint8 `json:"next_config_id"`
+}
+
+// clone returns a copy that rotate can change without changing k: a
+// reload rotates a copy and keeps it only once it succeeded.
+func (k keyState) clone() keyState {
+	k.ECH = maps.Clone(k.ECH)
+	k.ECHAt = maps.Clone(k.ECHAt)
+	return k
 }
 
 // rotate makes the keys cfg needs that are missing or due at now: ticket

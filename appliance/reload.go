@@ -50,9 +50,13 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 	if err := m.statsSocks.update(ctx, m, cfg); err != nil {
 		return err
 	}
-	if _, err := m.keys.rotate(cfg, time.Now()); err != nil { // keys for new ECH public names
-		return err
+	// Keys for new ECH public names, made on a copy: a failed reload
+	// keeps the keys (and config ids) of the running configuration.
+	oldKeys, keys := m.keys, m.keys.clone()
+	if _, err := keys.rotate(cfg, time.Now()); err != nil {
+		return fmt.Errorf("reload: rotate TLS keys: %w", err)
 	}
+	m.keys = keys // the new children get them with the configuration
 	why, binaryChanged := "", m.exe.changed()
 	switch {
 	case cfg.Global.NbProc != m.cfg.Global.NbProc:
@@ -61,18 +65,24 @@ func (m *Master) reload(ctx context.Context, restart chan<- *child) error {
 		why = "the binary changed"
 	}
 	if why != "" {
-		err := m.replaceProcesses(cfg, tlsFiles, restart, why)
-		if err == nil {
-			m.setSource(ld)
-			m.startServices(ctx, cfg)
-			if binaryChanged {
-				m.reexecSoon()
-			}
+		if err := m.replaceProcesses(cfg, tlsFiles, restart, why); err != nil {
+			m.keys = oldKeys // the old generation keeps serving with them
+			return err
 		}
-		return err
+		m.certTx = nil // staged against the files just read again
+		m.setSource(ld)
+		m.startServices(ctx, cfg)
+		if binaryChanged {
+			m.reexecSoon()
+		}
+		return nil
 	}
 
 	m.setConfig(cfg, tlsFiles)
+	// A staged certificate was checked against the files just read again:
+	// committing it would bring back an older copy, or one of a file that
+	// is gone.
+	m.certTx = nil
 	// The children have it, or some refused it: either way the master now
 	// runs this configuration, and its bundle sets the sequence to beat.
 	m.setSource(ld)

@@ -495,7 +495,7 @@ func TestTLSCertReplacedAtRuntime(t *testing.T) {
 	ca := newPKI(t, "Sluice Runtime CA")
 	oldCert, bundle := ca.issue(false, false, "live.test")
 	crt := ca.write("live.pem", bundle)
-	_, port, sock := twoTierTLS(t, 2, "crt "+crt, "tcp", fmt.Sprintf("127.0.0.1:%d", echoBackend(t)), "")
+	in, port, sock := twoTierTLS(t, 2, "crt "+crt, "tcp", fmt.Sprintf("127.0.0.1:%d", echoBackend(t)), "")
 	served := func() *big.Int {
 		c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{ServerName: "live.test", RootCAs: ca.pool()})
 		if err != nil {
@@ -539,6 +539,25 @@ func TestTLSCertReplacedAtRuntime(t *testing.T) {
 	}
 	if got := statsCmd(t, sock, "set ssl cert /nope.pem <<\nx\n"); !strings.Contains(got, "not referenced by the configuration") {
 		t.Fatalf("unknown file: %q", got)
+	}
+
+	// A reload reads the file again and drops a transaction staged before
+	// it: committing it would bring back an older copy.
+	_, staged := ca.issue(false, false, "live.test")
+	if got := socat(t, sock, fmt.Sprintf("set ssl cert %s <<\n%s\n", crt, staged)); !strings.Contains(got, "Transaction created") {
+		t.Fatalf("set ssl cert before a reload: %q", got)
+	}
+	onDisk, onDiskBundle := ca.issue(false, false, "live.test")
+	ca.write("live.pem", onDiskBundle)
+	in.cmd.Process.Signal(syscall.SIGUSR2)
+	waitFor(t, 10*time.Second, "the certificate read again", func() bool { return served().Cmp(onDisk.SerialNumber) == 0 })
+	if got := statsCmd(t, sock, "commit ssl cert "+crt); !strings.Contains(got, "No ongoing transaction!") {
+		t.Fatalf("commit after a reload: %q, want No ongoing transaction!", got)
+	}
+	for i := 0; i < 4; i++ {
+		if got := served(); got.Cmp(onDisk.SerialNumber) != 0 {
+			t.Fatalf("after a reload and commit: serial %v, want the file's %v", got, onDisk.SerialNumber)
+		}
 	}
 }
 

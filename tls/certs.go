@@ -13,8 +13,9 @@ import (
 	"golang.org/x/crypto/ocsp"
 )
 
-// ReadCerts reads the certificates of a bind, for the master to send to
-// the workers: the "crt" paths, then the crt-list files (see
+// ReadCertsFS reads the certificates of a bind through fsys (the disk, or
+// a signed bundle's files, never the disk's then), for the master to send
+// to the workers: the "crt" paths, then the crt-list files (see
 // ParseCrtList), in order;
 // the first certificate is the default one. Relative paths in crt-list
 // files are taken from crtBase (certificates) and caBase (ca-file,
@@ -40,12 +41,6 @@ import (
 //
 // Warnings are problems that do not prevent serving: expired
 // certificates, left out OCSP responses.
-func ReadCerts(crt, crtList []string, crtBase, caBase string) ([]CertEntry, []string, error) {
-	return ReadCertsFS(vfs.Disk{}, crt, crtList, crtBase, caBase)
-}
-
-// ReadCertsFS is ReadCerts reading every file through fsys: the master
-// reads a signed bundle's files this way, never the disk's.
 func ReadCertsFS(fsys vfs.FS, crt, crtList []string, crtBase, caBase string) ([]CertEntry, []string, error) {
 	var entries []CertEntry
 	var warnings []string

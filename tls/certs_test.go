@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicelb/sluice/vfs"
 	"golang.org/x/crypto/ocsp"
 )
 
@@ -45,7 +46,7 @@ func TestReadCerts(t *testing.T) {
 	writeFile(t, dir, "ca.pem", ca.certPEM())
 	list := writeFile(t, dir, "list", []byte("# list\ncerts/a.pem [alpn h2 verify optional ca-file ca.pem] a.test alias.test\n/"+filepath.Join(sub, "b.pem")+" !*\n"))
 
-	entries, warnings, err := ReadCerts([]string{filepath.Join(dir, "default.pem")}, []string{list}, dir, dir)
+	entries, warnings, err := ReadCertsFS(vfs.Disk{}, []string{filepath.Join(dir, "default.pem")}, []string{list}, dir, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestReadCertsErrors(t *testing.T) {
 			if tt.list != "" {
 				crt, lists = nil, []string{writeFile(t, sub, "list", []byte(tt.list))}
 			}
-			_, _, err := ReadCerts(crt, lists, sub, sub)
+			_, _, err := ReadCertsFS(vfs.Disk{}, crt, lists, sub, sub)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
 			}

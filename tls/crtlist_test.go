@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/sluicelb/sluice/vfs"
 )
 
 func TestParseCrtList(t *testing.T) {
@@ -133,7 +135,7 @@ func TestCrtListHAProxyAgrees(t *testing.T) {
 		t.Fatalf("haproxy -c: %v\n%s", err, out)
 	}
 	// And the file reads as a whole.
-	if _, _, err := ReadCerts(nil, []string{listPath}, dir, dir); err != nil {
+	if _, _, err := ReadCertsFS(vfs.Disk{}, nil, []string{listPath}, dir, dir); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -159,25 +159,22 @@ func echHandshake(t *testing.T, srv, cli *stdtls.Config) (stdtls.ConnectionState
 func TestECHHandshake(t *testing.T) {
 	public := newCert(t, certSpec{cn: "public.test", dns: []string{"public.test"}})
 	secret := newCert(t, certSpec{cn: "secret.test", dns: []string{"secret.test"}})
-	// The keys as the master rotates them (appliance/keys.go): the newest
-	// first, offered as the retry configuration; the previous one kept.
-	var keys []stdtls.EncryptedClientHelloKey
-	rotate := func(id uint8) {
+	// How the master rotates the keys (appliance/keys.go, whose test
+	// handshakes with them) is not this package's: here, a current key
+	// offered as the retry configuration, then a previous one that still
+	// decrypts.
+	newKey := func(id uint8) stdtls.EncryptedClientHelloKey {
 		k, err := NewECHKey(id, "public.test")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(keys) > 0 {
-			keys[0].SendAsRetry = false
-			keys = keys[:1]
-		}
-		keys = append([]stdtls.EncryptedClientHelloKey{k}, keys...)
+		return k
 	}
-	rotate(1)
+	oldKey, curKey := newKey(1), newKey(2)
 	shared := NewSharedKeys()
-	shared.SetECH(keys)
+	shared.SetECH([]stdtls.EncryptedClientHelloKey{oldKey})
 	srv := newServer(t, []CertEntry{entry(t, public), entry(t, secret)}, BindOptions{}, shared)
-	oldList := ECHConfigList(keys)
+	oldList := ECHConfigList([]stdtls.EncryptedClientHelloKey{oldKey})
 
 	connect := func(list []byte) (stdtls.ConnectionState, stdtls.ConnectionState, []byte, error) {
 		cli := &stdtls.Config{ServerName: "secret.test", RootCAs: pool(public, secret), EncryptedClientHelloConfigList: list, MinVersion: stdtls.VersionTLS13}
@@ -200,27 +197,27 @@ func TestECHHandshake(t *testing.T) {
 		t.Errorf("fetches %+v", f)
 	}
 
-	// After a rotation, a client with the old configuration still gets
-	// through, and the new list works too.
-	rotate(2)
-	shared.SetECH(keys)
-	for _, list := range [][]byte{oldList, ECHConfigList(keys[:1])} {
+	// With a newer key in front, a client with the old configuration
+	// still gets through, and the new list works too.
+	oldKey.SendAsRetry = false
+	shared.SetECH([]stdtls.EncryptedClientHelloKey{curKey, oldKey})
+	curList := ECHConfigList([]stdtls.EncryptedClientHelloKey{curKey})
+	for _, list := range [][]byte{oldList, curList} {
 		if _, cs, _, err := connect(list); err != nil || !cs.ECHAccepted {
-			t.Fatalf("after rotation: accepted %v, %v", cs.ECHAccepted, err)
+			t.Fatalf("two keys: accepted %v, %v", cs.ECHAccepted, err)
 		}
 	}
 
-	// Two rotations later the old key is gone: the client is told the
-	// newest configuration to retry with.
-	rotate(3)
-	shared.SetECH(keys)
+	// Once the old key is gone, its client is told the configurations
+	// to retry with: those of keys with SendAsRetry.
+	shared.SetECH([]stdtls.EncryptedClientHelloKey{curKey})
 	_, _, _, err = connect(oldList)
 	var rej *stdtls.ECHRejectionError
 	if !errors.As(err, &rej) {
 		t.Fatalf("error %v, want an ECH rejection", err)
 	}
-	if !bytes.Equal(rej.RetryConfigList, ECHConfigList(keys[:1])) {
-		t.Errorf("retry configs %x, want the newest key's", rej.RetryConfigList)
+	if !bytes.Equal(rej.RetryConfigList, curList) {
+		t.Errorf("retry configs %x, want the current key's", rej.RetryConfigList)
 	}
 
 	// A client without ECH is served as before.

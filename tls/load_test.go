@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicelb/sluice/vfs"
 )
 
 func TestLoadDirectory(t *testing.T) {
@@ -237,10 +239,10 @@ func TestEncodePEMRoundTrip(t *testing.T) {
 	}
 }
 
-// loadStore reads crt paths as a bind does (ReadCerts) into a Store, with
-// ReadCerts' warnings, which name the files.
+// loadStore reads crt paths as a bind does (ReadCertsFS) into a Store, with
+// ReadCertsFS' warnings, which name the files.
 func loadStore(paths []string) (*Store, error) {
-	entries, warnings, err := ReadCerts(paths, nil, "", "")
+	entries, warnings, err := ReadCertsFS(vfs.Disk{}, paths, nil, "", "")
 	if err != nil {
 		return nil, err
 	}

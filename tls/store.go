@@ -1,7 +1,7 @@
 // Package tls builds the TLS contexts of Sluice's binds and ssl servers.
 //
 // The master reads certificates the way HAProxy's "crt" and "crt-list"
-// bind options do, with their OCSP responses (ReadCerts), and makes the
+// bind options do, with their OCSP responses (ReadCertsFS), and makes the
 // keys every worker shares: session ticket keys (ParseTicketKeys for
 // HAProxy's files) and Encrypted Client Hello keys (NewECHKey, with the
 // ECHConfigList to publish). A worker turns them into crypto/tls
