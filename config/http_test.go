@@ -34,6 +34,11 @@ func TestHTTPKeywords(t *testing.T) {
 			"t.cfg:6: http-request deny: no such ACL: 'nope' (declare it with an 'acl' line before its first use)"}},
 		{name: "ACL used before its line", cfg: httpFront + "    http-request deny if a\n    acl a path /\n" + lst, errs: []string{
 			"t.cfg:6: http-request deny: no such ACL: 'a' (declare it with an 'acl' line before its first use)"}},
+		{name: "response ACL line after a request rule", cfg: httpFront + "    acl a path /x\n    http-request deny if a\n    acl a res.hdr(x) y\n" + lst, errs: []string{
+			"t.cfg:8: acl 'a': res.hdr(x) tests the response, but a request rule above already uses this ACL"}},
+		{name: "response ACL line after use_backend", cfg: httpFront + "    acl a path /x\n    use_backend l if a\n    acl a res.hdr(x) y\n" + lst, errs: []string{
+			"t.cfg:8: acl 'a': res.hdr(x) tests the response, but a request rule above already uses this ACL"}},
+		{name: "response ACL line after a response rule", cfg: httpFront + "    acl a path /x\n    http-response deny if a\n    acl a res.hdr(x) y\n" + lst},
 		{name: "unsupported action", cfg: httpFront + "    http-request set-var(txn.a) str(b)\n" + lst, errs: []string{
 			"t.cfg:6: 'http-request': unknown action 'set-var(txn.a)' (supported: add-header, allow, del-header, deny, redirect, return, set-header, set-path)"}},
 		{name: "named unsupported action", cfg: httpFront + "    http-request tarpit\n" + lst, errs: []string{

@@ -343,11 +343,15 @@ func (a *acl) match(t *Txn) bool {
 type ACLs struct {
 	byName map[string]*acl
 	side   map[string]bool // names whose terms need a response
+	// inRequest are the names a request rule uses: a later line of such
+	// a name must not test the response, since the rule sees every line
+	// of its ACL once the proxy is read.
+	inRequest map[string]bool
 }
 
 // NewACLs returns the predefined ACLs only.
 func NewACLs() *ACLs {
-	return &ACLs{byName: map[string]*acl{}, side: map[string]bool{}}
+	return &ACLs{byName: map[string]*acl{}, side: map[string]bool{}, inRequest: map[string]bool{}}
 }
 
 // Add reads an acl line's words after "acl": "NAME fetch [flags]
@@ -369,6 +373,9 @@ func (s *ACLs) Add(words []string) error {
 	t, err := parseTerm(words[1:], Response)
 	if err != nil {
 		return fmt.Errorf("acl '%s': %w", name, err)
+	}
+	if t.fetch.def.resp && s.inRequest[name] {
+		return fmt.Errorf("acl '%s': %s tests the response, but a request rule above already uses this ACL", name, words[1])
 	}
 	a := s.byName[name]
 	if a == nil {
@@ -399,8 +406,11 @@ func (s *ACLs) lookup(name string, side Side) (*acl, error) {
 	if !ok {
 		return nil, fmt.Errorf("no such ACL: '%s'%s", name, s.suggest(name))
 	}
-	if side == Request && s.side[name] {
-		return nil, fmt.Errorf("acl '%s' tests the response and cannot be used in a request rule", name)
+	if side == Request {
+		if s.side[name] {
+			return nil, fmt.Errorf("acl '%s' tests the response and cannot be used in a request rule", name)
+		}
+		s.inRequest[name] = true
 	}
 	return a, nil
 }
