@@ -148,17 +148,12 @@ func parseSize(s string) (int64, error) {
 }
 
 // checkCompression drops, with a warning, the compression of proxies that
-// are not in http mode or have no algorithm: HAProxy accepts both and
-// compresses nothing.
+// have no algorithm: HAProxy accepts it and compresses nothing. tcp mode
+// is checked by checkHTTPOnly.
 func (p *parser) checkCompression() {
 	for _, d := range p.proxies {
 		c := d.Compression
 		if c == nil {
-			continue
-		}
-		if d.Mode != ModeHTTP {
-			p.warnf(c.Pos, "'compression' ignored for %s as it requires HTTP mode", d.label())
-			d.Compression = nil
 			continue
 		}
 		if len(c.Algos) == 0 {

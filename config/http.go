@@ -164,7 +164,7 @@ func (p *parser) httpReuse(s *stmt) error {
 	}
 	switch v {
 	case "never", "safe", "aggressive", "always":
-		p.cur.HTTPReuse = v
+		p.cur.HTTPReuse, p.cur.httpReusePos = v, s.pos
 		return nil
 	}
 	return fmt.Errorf("'http-reuse' expects 'never', 'safe', 'aggressive' or 'always', got '%s'", v)
@@ -183,7 +183,7 @@ func (p *parser) httpConnMode(s *stmt) error {
 	}[s.name]
 	switch {
 	case !s.neg:
-		p.cur.HTTPConnMode = mode
+		p.cur.HTTPConnMode, p.cur.httpConnModePos = mode, s.pos
 	case p.cur.HTTPConnMode == mode:
 		p.cur.HTTPConnMode = ""
 	}

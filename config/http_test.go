@@ -59,10 +59,19 @@ func TestHTTPKeywords(t *testing.T) {
 			"t.cfg:2: 'errorfile 503': open " + dir + "/none: no such file or directory"}},
 		{name: "errorfile not a response", cfg: "defaults\n    errorfile 503 " + junk + "\n" + lst, errs: []string{
 			"t.cfg:2: 'errorfile 503 " + junk + "': not an HTTP response: the file must hold a complete response, starting with a status line such as 'HTTP/1.1 503 Service Unavailable'"}},
-		{name: "http-reuse", cfg: "defaults\n    http-reuse always\n" + lst},
+		{name: "http-reuse", cfg: "defaults\n    mode http\n    http-reuse always\n" + lst},
+		{name: "http-reuse in tcp mode", cfg: "defaults\n    http-reuse always\n" + lst, warns: []string{
+			"t.cfg:2: warning: 'http-reuse' ignored for listen 'l' as it requires HTTP mode"}},
 		{name: "http-reuse bad", cfg: "defaults\n    http-reuse sometimes\n" + lst, errs: []string{
 			"t.cfg:2: 'http-reuse' expects 'never', 'safe', 'aggressive' or 'always', got 'sometimes'"}},
-		{name: "connection options", cfg: "defaults\n    option httpclose\n    no option httpclose\n    option http-server-close\n    option http-keep-alive\n" + lst},
+		{name: "connection options", cfg: "defaults\n    mode http\n    option httpclose\n    no option httpclose\n    option http-server-close\n    option http-keep-alive\n" + lst},
+		{name: "connection options in tcp mode", cfg: "defaults\n    option httpclose\n    no option httpclose\n" + lst +
+			"listen a\n    bind :82\n    option http-server-close\n    server s 127.0.0.1:80\n" +
+			"listen b\n    bind :83\n    option httpclose\n    server s 127.0.0.1:80\n", warns: []string{
+			"t.cfg:10: warning: 'option http-server-close' ignored for listen 'a' as it requires HTTP mode",
+			"t.cfg:14: warning: 'option httpclose' ignored for listen 'b' as it requires HTTP mode"}},
+		{name: "connection option from tcp defaults", cfg: "defaults\n    option http-keep-alive\n" + lst, warns: []string{
+			"t.cfg:2: warning: 'option http-keep-alive' ignored for listen 'l' as it requires HTTP mode"}},
 		{name: "connection option argument", cfg: "defaults\n    option httpclose now\n" + lst, errs: []string{
 			"t.cfg:2: 'option httpclose' takes no argument (got 'now')"}},
 		{name: "proto h2", cfg: "backend b\n    server s 127.0.0.1:80 proto h2\n" + lst},
