@@ -28,6 +28,8 @@ func TestHTTPKeywords(t *testing.T) {
 		{name: "redirect keyword", cfg: httpFront + "    redirect scheme https code 301 if !{ ssl_fc }\n    redirect location /x\n" + lst},
 		{name: "redirect keyword bad", cfg: httpFront + "    redirect scheme\n" + lst, errs: []string{
 			"t.cfg:6: redirect: expects 'location', 'prefix' or 'scheme' and a value"}},
+		{name: "redirect keyword bad condition", cfg: httpFront + "    redirect location /x if nope\n" + lst, errs: []string{
+			"t.cfg:6: redirect: no such ACL: 'nope' (declare it with an 'acl' line before its first use)"}},
 		{name: "acl in defaults", cfg: "defaults\n    acl a path /\n" + lst, errs: []string{"t.cfg:2: 'acl' not allowed in 'defaults' section"}},
 		{name: "http-request in defaults", cfg: "defaults\n    http-request deny\n" + lst, errs: []string{"t.cfg:2: 'http-request' not allowed in 'defaults' section"}},
 		{name: "unknown ACL", cfg: httpFront + "    http-request deny if nope\n" + lst, errs: []string{

@@ -133,6 +133,22 @@ func ParseRule(side Side, words []string, acls *ACLs) (*Rule, error) {
 	return r, nil
 }
 
+// ParseRedirect reads the proxy keyword "redirect"'s words (after it):
+// the action of "http-request redirect", named "redirect" in messages as
+// the line has no "http-request".
+func ParseRedirect(words []string, acls *ACLs) (*Rule, error) {
+	action, condWords := SplitCond(words)
+	cond, err := ParseCond(condWords, acls, Request)
+	if err != nil {
+		return nil, fmt.Errorf("redirect: %w", err)
+	}
+	r := &Rule{Action: "redirect", cond: cond}
+	if err := redirect(r, action); err != nil {
+		return nil, fmt.Errorf("redirect: %w", err)
+	}
+	return r, nil
+}
+
 func noArgs(name string, args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("unexpected '%s' ('%s' takes no argument, only a condition)", args[0], name)

@@ -2,9 +2,11 @@ package httprules
 
 import (
 	"crypto/tls"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"regexp/syntax"
 	"strings"
 	"testing"
 )
@@ -339,6 +341,22 @@ func TestRuleErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.err) {
 			t.Errorf("%q: error %v, want one containing %q", c.line, err, c.err)
 		}
+	}
+}
+
+// TestParseRedirect checks that the keyword "redirect" names itself in
+// messages and keeps the cause of an error.
+func TestParseRedirect(t *testing.T) {
+	if _, err := ParseRedirect(strings.Fields("scheme https code 301 if !{ ssl_fc }"), NewACLs()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ParseRedirect(strings.Fields("location /x if { path -m reg ( }"), NewACLs())
+	var syn *syntax.Error
+	if err == nil || !strings.HasPrefix(err.Error(), "redirect: anonymous ACL: ") || !errors.As(err, &syn) {
+		t.Errorf("error %v, want 'redirect: anonymous ACL: ...' wrapping a *syntax.Error", err)
+	}
+	if _, err := ParseRedirect(nil, NewACLs()); err == nil || err.Error() != "redirect: expects 'location', 'prefix' or 'scheme' and a value" {
+		t.Errorf("no words: error %v", err)
 	}
 }
 
