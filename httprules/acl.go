@@ -20,14 +20,13 @@ const (
 // term is one ACL test: a fetch, a match method and patterns. An ACL made
 // of several "acl" lines of the same name is the OR of their terms.
 type term struct {
-	fetch   sampleFetch
-	method  string
-	nocase  bool
-	strs    []string
-	res     []*regexp.Regexp
-	nets    []netip.Prefix
-	ints    []intRange
-	anyBool bool // a boolean fetch without patterns: true when the sample is
+	fetch  sampleFetch
+	method string
+	nocase bool
+	strs   []string
+	res    []*regexp.Regexp
+	nets   []netip.Prefix
+	ints   []intRange
 }
 
 type intRange struct{ lo, hi int64 }
@@ -101,7 +100,6 @@ func (t *term) setPatterns(pats []string) error {
 		if len(pats) > 0 {
 			return fmt.Errorf("match method '%s' takes no pattern (got '%s')", t.method, pats[0])
 		}
-		t.anyBool = true
 		return nil
 	}
 	if len(pats) == 0 {

@@ -57,8 +57,8 @@ type fetchDef struct {
 	kind     kind
 	needsArg bool // hdr(name)
 	resp     bool // only meaningful in http-response rules
-	// get returns the samples (several for a repeated header) and whether
-	// the fetch had anything to return.
+	// get returns the samples: several for a repeated header, none when
+	// the fetch has nothing to return.
 	get func(t *Txn, arg string) []string
 }
 

@@ -20,8 +20,7 @@ type Reply struct {
 
 // Rule is one http-request or http-response line.
 type Rule struct {
-	Action string // the action's name, for logs and messages
-	cond   *Cond
+	cond *Cond
 	// do runs the action; a non-nil Reply ends the transaction's rules
 	// with that answer, stop ends the list without one ("allow").
 	do func(t *Txn) (reply *Reply, stop bool)
@@ -75,7 +74,7 @@ var unsupportedActions = []string{
 	"set-status", "set-timeout", "set-tos", "set-uri", "set-var", "set-var-fmt",
 	"silent-drop", "strict-mode", "tarpit", "track-sc0", "track-sc1",
 	"track-sc2", "unset-var", "use-service", "wait-for-body",
-	"wait-for-handshake", "cache-use", "cache-store",
+	"wait-for-handshake",
 }
 
 // Actions lists the actions sluice implements on a side, for messages.
@@ -105,7 +104,7 @@ func ParseRule(side Side, words []string, acls *ACLs) (*Rule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", kw, name, err)
 	}
-	r := &Rule{Action: name, cond: cond}
+	r := &Rule{cond: cond}
 	switch {
 	case name == "set-header" || name == "add-header":
 		err = headerAction(r, side, name, args)
@@ -142,7 +141,7 @@ func ParseRedirect(words []string, acls *ACLs) (*Rule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redirect: %w", err)
 	}
-	r := &Rule{Action: "redirect", cond: cond}
+	r := &Rule{cond: cond}
 	if err := redirect(r, action); err != nil {
 		return nil, fmt.Errorf("redirect: %w", err)
 	}
@@ -302,11 +301,13 @@ func redirect(r *Rule, args []string) error {
 			if len(rest) < 2 {
 				return fmt.Errorf("'code' expects 301, 302, 303, 307 or 308")
 			}
-			n, err := strconv.Atoi(rest[1])
-			if err != nil || !contains([]string{"301", "302", "303", "307", "308"}, rest[1]) {
+			switch rest[1] {
+			case "301", "302", "303", "307", "308":
+			default:
 				return fmt.Errorf("'code' expects 301, 302, 303, 307 or 308, got '%s'", rest[1])
 			}
-			code, rest = n, rest[2:]
+			code, _ = strconv.Atoi(rest[1]) // one of the codes above
+			rest = rest[2:]
 		case "drop-query":
 			dropQuery, rest = true, rest[1:]
 		case "append-slash":

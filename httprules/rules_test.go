@@ -334,7 +334,6 @@ func TestRuleErrors(t *testing.T) {
 		{Request, "redirect scheme https code 200", "'code' expects 301, 302, 303, 307 or 308, got '200'"},
 		{Request, "redirect scheme https set-cookie a=b", "redirect option 'set-cookie' is not supported"},
 		{Request, "redirect scheme https if nope", "no such ACL: 'nope'"},
-		{Request, "cache-use c", "'http-request cache-use' is not supported"},
 	}
 	for _, c := range cases {
 		_, err := ParseRule(c.side, strings.Fields(c.line), NewACLs())
