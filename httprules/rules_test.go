@@ -92,7 +92,7 @@ func TestConditions(t *testing.T) {
 		{"if { path /exact } !local", "GET", "/exact", nil, "127.0.0.1:5", false},
 		{"if { hdr_beg(x-env) prod }", "GET", "/", map[string]string{"X-Env": "production"}, "1.2.3.4:5", true},
 		{"if { hdr(x-list) b }", "GET", "/", map[string]string{"X-List": "a, b, c"}, "1.2.3.4:5", true},
-		{"if { hdr_cnt(x-list) 1 }", "GET", "/", map[string]string{"X-List": "a, b"}, "1.2.3.4:5", false},
+		{"if { hdr_cnt(x-list) 2 }", "GET", "/", map[string]string{"X-List": "a, b"}, "1.2.3.4:5", true},
 		{"if { src_port 5 } { dst 10.0.0.1 }", "GET", "/", nil, "1.2.3.4:5", true},
 		{"if dom", "GET", "/", map[string]string{"Host": "www.example.com:8080"}, "1.2.3.4:5", true},
 		{"if dom", "GET", "/", map[string]string{"Host": "www.examples.com"}, "1.2.3.4:5", false},
@@ -110,6 +110,23 @@ func TestConditions(t *testing.T) {
 		}
 		if got := cond.Holds(txn(t, c.method, c.target, c.hdr, c.src)); got != c.want {
 			t.Errorf("%q on %s %s from %s: %v, want %v", c.cond, c.method, c.target, c.src, got, c.want)
+		}
+	}
+	// Over TLS to port 8443: the true side of a bool match and of an
+	// open range, which the cases above only see false.
+	tx := txn(t, "GET", "/", nil, "1.2.3.4:5")
+	tx.Req.TLS = &tls.ConnectionState{}
+	tx.Dst = netip.MustParseAddrPort("10.0.0.1:8443")
+	for _, c := range []struct {
+		cond string
+		want bool
+	}{{"if tls", true}, {"if high", true}, {"if !tls", false}, {"if https", false}} {
+		cond, err := ParseCond(strings.Fields(c.cond), set, Request)
+		if err != nil {
+			t.Fatalf("%q: %v", c.cond, err)
+		}
+		if got := cond.Holds(tx); got != c.want {
+			t.Errorf("%q over TLS to port 8443: %v, want %v", c.cond, got, c.want)
 		}
 	}
 }
