@@ -129,6 +129,16 @@ func (t *term) setPatterns(pats []string) error {
 				return fmt.Errorf("bad regular expression '%s': %w", p, err)
 			}
 			t.res = append(t.res, re)
+		case "dir", "dom":
+			if t.nocase {
+				p = strings.ToLower(p)
+			}
+			// Prepared once, as the samples are in matchOne; a pattern of
+			// delimiters only stays "" and never matches.
+			if p = strings.Trim(p, delimiters(t.method)); p != "" {
+				p = padDelimited(p, delimiters(t.method))
+			}
+			t.strs = append(t.strs, p)
 		default:
 			if t.nocase {
 				p = strings.ToLower(p)
@@ -267,6 +277,9 @@ func (t *term) matchOne(s string) bool {
 	if t.nocase {
 		s = strings.ToLower(s)
 	}
+	if t.method == "dir" || t.method == "dom" {
+		s = padDelimited(s, delimiters(t.method))
+	}
 	for _, p := range t.strs {
 		if matchString(t.method, s, p) {
 			return true
@@ -283,40 +296,32 @@ func matchString(method, s, p string) bool {
 		return strings.HasSuffix(s, p)
 	case "sub":
 		return strings.Contains(s, p)
-	case "dir":
-		return containsDelimited(s, p, "/")
-	case "dom":
-		return containsDelimited(s, p, "/?.:")
+	case "dir", "dom":
+		// s and p went through padDelimited.
+		return p != "" && strings.Contains(s, p)
 	}
 	return s == p
 }
 
-// containsDelimited is HAProxy's "dir" and "dom" match: p appears in s
-// between delimiters (or the ends of s).
-func containsDelimited(s, p, delims string) bool {
-	p = strings.Trim(p, delims)
-	if p == "" {
-		return false
+// delimiters separate the parts of HAProxy's "dir" and "dom" matches.
+func delimiters(method string) string {
+	if method == "dir" {
+		return "/"
 	}
-	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(delims, r) }) {
-		if part == p {
-			return true
-		}
-	}
-	// A pattern with inner delimiters ("a.b") matches a run of parts.
-	padded := "\x00" + strings.Map(func(r rune) rune {
+	return "/?.:"
+}
+
+// padDelimited turns the delimiters of s into NULs and adds one at each
+// end. A pattern padded the same way is then in the sample exactly when
+// it appears between delimiters (or the ends), even with inner
+// delimiters ("a.b" matches a run of parts).
+func padDelimited(s, delims string) string {
+	return "\x00" + strings.Map(func(r rune) rune {
 		if strings.ContainsRune(delims, r) {
 			return 0
 		}
 		return r
 	}, s) + "\x00"
-	inner := "\x00" + strings.Map(func(r rune) rune {
-		if strings.ContainsRune(delims, r) {
-			return 0
-		}
-		return r
-	}, p) + "\x00"
-	return strings.Contains(padded, inner)
 }
 
 // acl is a named ACL: the OR of its terms.

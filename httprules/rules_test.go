@@ -2,6 +2,9 @@ package httprules
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -410,4 +413,66 @@ func FuzzParseFormat(f *testing.F) {
 		fm.Eval(&Txn{Req: r})
 		_ = fm.String()
 	})
+}
+
+// TestDelimitedMatch checks "dir" and "dom": the pattern matches whole
+// parts of the sample, runs of parts included.
+func TestDelimitedMatch(t *testing.T) {
+	cases := []struct {
+		method, sample, pattern string
+		want                    bool
+	}{
+		{"dir", "/a/b/c", "b", true},
+		{"dir", "/a/b/c", "/b/", true},
+		{"dir", "/a/b/c", "a/b", true},
+		{"dir", "/a/bc", "b", false},
+		{"dir", "/a/b/c", "a/c", false},
+		{"dir", "/a//b", "/", false},
+		{"dir", "/a/b", "", false},
+		{"dom", "www.example.com:8080", "example", true},
+		{"dom", "www.example.com:8080", "example.com", true},
+		{"dom", "www.example.com", "8080", false},
+		{"dom", "www.examples.com", "example", false},
+		{"dom", "a?b", "b", true},
+		{"dom", "ab", "a.b", false},
+	}
+	for _, c := range cases {
+		tm := &term{method: c.method}
+		if err := tm.setPatterns([]string{c.pattern}); err != nil && c.pattern != "" {
+			t.Fatalf("%s %q: %v", c.method, c.pattern, err)
+		}
+		if got := tm.matchOne(c.sample); got != c.want {
+			t.Errorf("%s: %q in %q: %v, want %v", c.method, c.pattern, c.sample, got, c.want)
+		}
+	}
+}
+
+// TestMatchAllocations keeps the per-request work of a condition small:
+// the TLS fetches are computed once per transaction, and a "dom" sample
+// is prepared once, not once per pattern.
+func TestMatchAllocations(t *testing.T) {
+	name, err := asn1.Marshal(pkix.Name{CommonName: "client", Organization: []string{"Example"}}.ToRDNSequence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := txn(t, "GET", "/", map[string]string{"Host": "www.example.com"}, "1.2.3.4:5")
+	tx.Req.TLS = &tls.ConnectionState{ServerName: "sni.example", PeerCertificates: []*x509.Certificate{{RawSubject: name, RawIssuer: name}}}
+	for _, c := range []struct {
+		cond string
+		max  float64
+	}{
+		{"if { ssl_c_s_dn -m sub CN=nobody } || { ssl_c_i_dn -m sub CN=nobody } || { ssl_fc_sni x }", 3},
+		{"if { hdr(host) -m dom a b c d e f }", 3},
+	} {
+		cond, err := ParseCond(strings.Fields(c.cond), NewACLs(), Request)
+		if err != nil {
+			t.Fatalf("%q: %v", c.cond, err)
+		}
+		if cond.Holds(tx) {
+			t.Errorf("%q holds", c.cond)
+		}
+		if n := testing.AllocsPerRun(100, func() { cond.Holds(tx) }); n > c.max {
+			t.Errorf("%q: %v allocations per evaluation, want at most %v", c.cond, n, c.max)
+		}
+	}
 }
