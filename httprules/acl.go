@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,7 +58,7 @@ flags:
 			if len(rest) < 2 {
 				return nil, fmt.Errorf("'-m' expects a match method (%s)", strings.Join(methods, ", "))
 			}
-			if !contains(methods, rest[1]) {
+			if !slices.Contains(methods, rest[1]) {
 				return nil, fmt.Errorf("unknown match method '%s' after '-m' (known: %s)", rest[1], strings.Join(methods, ", "))
 			}
 			t.method, rest = rest[1], rest[2:]
@@ -462,16 +463,5 @@ var predefined = map[string]*acl{
 }
 
 func methodACL(names ...string) *acl {
-	return &acl{fn: func(t *Txn) bool { return contains(names, t.Req.Method) }}
+	return &acl{fn: func(t *Txn) bool { return slices.Contains(names, t.Req.Method) }}
 }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func sortStrings(s []string) { sort.Strings(s) }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -121,7 +122,7 @@ func ParseRule(side Side, words []string, acls *ACLs) (*Rule, error) {
 		err = setPath(r, args)
 	case name == "return" && side == Request:
 		err = returnAction(r, args)
-	case contains(Actions(Request), name) || contains(unsupportedActions, name):
+	case slices.Contains(Actions(Request), name) || slices.Contains(unsupportedActions, name):
 		return nil, fmt.Errorf("'%s %s' is not supported (supported: %s)", kw, name, strings.Join(Actions(side), ", "))
 	default:
 		return nil, fmt.Errorf("'%s': unknown action '%s' (supported: %s)", kw, name, strings.Join(Actions(side), ", "))
