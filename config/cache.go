@@ -167,15 +167,6 @@ func (p *parser) checkCaches() {
 				p.errorf(r.pos, "%s: '%s' names no cache section '%s'%s", d.label(), r.rule, r.name, didYouMean(r.name, names))
 			}
 		}
-		if d.Mode != ModeHTTP && (d.CacheUse != "" || d.CacheStore != "") {
-			// As HAProxy: the rules are dropped with a warning.
-			pos := d.cacheUsePos
-			if d.CacheUse == "" {
-				pos = d.cacheStorePos
-			}
-			p.warnf(pos, "cache rules ignored for %s as they require HTTP mode", d.label())
-			d.CacheUse, d.CacheStore = "", ""
-		}
 	}
 }
 

@@ -44,8 +44,13 @@ func (p *parser) compile() *Config {
 	p.checkCerts()
 	p.finishSSL()
 	p.checkModes()
-	p.checkCompression()
+	// After checkCaches, which checks the names of the cache rules that
+	// checkHTTPOnly may drop.
 	p.checkCaches()
+	for _, d := range p.proxies {
+		p.checkHTTPOnly(d)
+	}
+	p.checkCompression()
 	for _, d := range p.proxies {
 		cfg.Proxies = append(cfg.Proxies, &d.Proxy)
 	}
@@ -317,18 +322,45 @@ func (p *parser) checkReferences() map[*proxyDraft][]*proxyDraft {
 			p.warnf(refs[0].Pos, "%s has servers, but its backend rules take every connection: the servers are never used", d.label())
 		}
 	}
-	for _, d := range p.proxies {
-		p.checkHTTPOnly(d)
-	}
 	return targets
 }
 
-// checkHTTPOnly refuses, in a tcp-mode proxy, what only http mode runs:
-// http-request and http-response rules, and use_backend conditions (their
-// fetches read the request).
+// checkHTTPOnly is the one check of what only http mode runs, in a
+// tcp-mode proxy. http-request, http-response and redirect rules and
+// use_backend conditions (their fetches read the request) are refused.
+// Settings are dropped with a warning, as HAProxy ignores them (it warns
+// for forwardfor and cache rules, and silently ignores the others).
 func (p *parser) checkHTTPOnly(d *proxyDraft) {
 	if d.Mode == ModeHTTP {
 		return
+	}
+	ignored := func(pos Pos, what string) {
+		p.warnf(pos, "%s ignored for %s as it requires HTTP mode", what, d.label())
+	}
+	if d.ForwardFor != nil {
+		ignored(d.forwardForPos, "'option forwardfor'")
+		d.ForwardFor = nil
+	}
+	if d.HTTPConnMode != "" {
+		opt := map[string]string{"keep-alive": "http-keep-alive", "server-close": "http-server-close", "close": "httpclose"}[d.HTTPConnMode]
+		ignored(d.httpConnModePos, "'option "+opt+"'")
+		d.HTTPConnMode = ""
+	}
+	if d.HTTPReuse != "" {
+		ignored(d.httpReusePos, "'http-reuse'")
+		d.HTTPReuse = ""
+	}
+	if d.Compression != nil {
+		ignored(d.Compression.Pos, "'compression'")
+		d.Compression = nil
+	}
+	if d.CacheUse != "" || d.CacheStore != "" {
+		pos := d.cacheUsePos
+		if d.CacheUse == "" {
+			pos = d.cacheStorePos
+		}
+		p.warnf(pos, "cache rules ignored for %s as they require HTTP mode", d.label())
+		d.CacheUse, d.CacheStore = "", ""
 	}
 	for _, r := range d.HTTPRequest {
 		p.errorf(r.Pos, "%s: 'http-request' rules need 'mode http'", d.label())
@@ -492,14 +524,10 @@ func (p *parser) checkCerts() {
 	}
 }
 
-// checkModes reports the settings that need http mode, or a log address,
-// and drops them as HAProxy does.
+// checkModes reports the log settings that need http mode, or a log
+// address, and drops them as HAProxy does.
 func (p *parser) checkModes() {
 	for _, d := range p.proxies {
-		if d.ForwardFor != nil && d.Mode != ModeHTTP {
-			p.warnf(d.forwardForPos, "'option forwardfor' ignored for %s as it requires HTTP mode", d.label())
-			d.ForwardFor = nil
-		}
 		if !d.Frontend {
 			d.LogFormat = "" // tcplog and httplog are frontend options
 			continue

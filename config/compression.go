@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/sluicelb/sluice/compression"
 )
 
 // Compression is a proxy's "compression" lines.
@@ -23,10 +25,6 @@ type Compression struct {
 	MinSizeRes int64 `json:"minsize_res,omitempty"`
 	Pos        Pos   `json:"pos"`
 }
-
-// compressionAlgos are the names "compression algo" takes. zstd and br are
-// sluice's own: HAProxy does not know them.
-var compressionAlgos = []string{"identity", "gzip", "deflate", "raw-deflate", "zstd", "br"}
 
 // compressionDraft remembers which lists of a proxy's compression were
 // written in the section itself: its first line of a kind replaces what a
@@ -57,11 +55,11 @@ func (p *parser) compression(pos Pos) *Compression {
 // compressionAlgo reads "compression algo|algo-res NAME...".
 func (p *parser) compressionAlgo(s *stmt) error {
 	if len(s.args) == 0 {
-		return fmt.Errorf("'%s' expects at least one algorithm (%s)", s.name, strings.Join(compressionAlgos, ", "))
+		return fmt.Errorf("'%s' expects at least one algorithm (%s)", s.name, strings.Join(compression.Algorithms, ", "))
 	}
 	for _, a := range s.args {
-		if !slices.Contains(compressionAlgos, a) {
-			return fmt.Errorf("'%s': unknown algorithm '%s' (expected %s)%s", s.name, a, strings.Join(compressionAlgos, ", "), didYouMean(a, compressionAlgos))
+		if !slices.Contains(compression.Algorithms, a) {
+			return fmt.Errorf("'%s': unknown algorithm '%s' (expected %s)%s", s.name, a, strings.Join(compression.Algorithms, ", "), didYouMean(a, compression.Algorithms))
 		}
 	}
 	c := p.compression(s.pos)
@@ -148,17 +146,12 @@ func parseSize(s string) (int64, error) {
 }
 
 // checkCompression drops, with a warning, the compression of proxies that
-// are not in http mode or have no algorithm: HAProxy accepts both and
-// compresses nothing.
+// have no algorithm: HAProxy accepts it and compresses nothing. tcp mode
+// is checked by checkHTTPOnly.
 func (p *parser) checkCompression() {
 	for _, d := range p.proxies {
 		c := d.Compression
 		if c == nil {
-			continue
-		}
-		if d.Mode != ModeHTTP {
-			p.warnf(c.Pos, "'compression' ignored for %s as it requires HTTP mode", d.label())
-			d.Compression = nil
 			continue
 		}
 		if len(c.Algos) == 0 {

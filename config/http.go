@@ -3,7 +3,6 @@ package config
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -61,12 +60,11 @@ func (p *parser) httpRule(s *stmt, side httprules.Side, dst *[]RuleLine) error {
 // [if|unless COND]", the same as "http-request redirect" but run after
 // the http-request rules.
 func (p *parser) redirect(s *stmt) error {
-	words := append([]string{"redirect"}, s.args...)
-	if _, err := httprules.ParseRule(httprules.Request, words, p.cur.aclSet()); err != nil {
-		// The message names "http-request redirect": this line has no
-		// "http-request".
-		return errors.New(strings.TrimPrefix(err.Error(), "http-request "))
+	if _, err := httprules.ParseRedirect(s.args, p.cur.aclSet()); err != nil {
+		return err
 	}
+	// Kept as an http-request rule's words, which the worker reads.
+	words := append([]string{"redirect"}, s.args...)
 	p.cur.Redirects = append(p.cur.Redirects, RuleLine{Words: words, Pos: s.pos})
 	return nil
 }
@@ -173,7 +171,7 @@ func (p *parser) httpReuse(s *stmt) error {
 	}
 	switch v {
 	case "never", "safe", "aggressive", "always":
-		p.cur.HTTPReuse = v
+		p.cur.HTTPReuse, p.cur.httpReusePos = v, s.pos
 		return nil
 	}
 	return fmt.Errorf("'http-reuse' expects 'never', 'safe', 'aggressive' or 'always', got '%s'", v)
@@ -192,7 +190,7 @@ func (p *parser) httpConnMode(s *stmt) error {
 	}[s.name]
 	switch {
 	case !s.neg:
-		p.cur.HTTPConnMode = mode
+		p.cur.HTTPConnMode, p.cur.httpConnModePos = mode, s.pos
 	case p.cur.HTTPConnMode == mode:
 		p.cur.HTTPConnMode = ""
 	}

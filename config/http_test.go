@@ -34,12 +34,19 @@ func TestHTTPKeywords(t *testing.T) {
 		{name: "redirect keyword", cfg: httpFront + "    redirect scheme https code 301 if !{ ssl_fc }\n    redirect location /x\n" + lst},
 		{name: "redirect keyword bad", cfg: httpFront + "    redirect scheme\n" + lst, errs: []string{
 			"t.cfg:6: redirect: expects 'location', 'prefix' or 'scheme' and a value"}},
+		{name: "redirect keyword bad condition", cfg: httpFront + "    redirect location /x if nope\n" + lst, errs: []string{
+			"t.cfg:6: redirect: no such ACL: 'nope' (declare it with an 'acl' line before its first use)"}},
 		{name: "acl in defaults", cfg: "defaults\n    acl a path /\n" + lst, errs: []string{"t.cfg:2: 'acl' not allowed in 'defaults' section"}},
 		{name: "http-request in defaults", cfg: "defaults\n    http-request deny\n" + lst, errs: []string{"t.cfg:2: 'http-request' not allowed in 'defaults' section"}},
 		{name: "unknown ACL", cfg: httpFront + "    http-request deny if nope\n" + lst, errs: []string{
 			"t.cfg:6: http-request deny: no such ACL: 'nope' (declare it with an 'acl' line before its first use)"}},
 		{name: "ACL used before its line", cfg: httpFront + "    http-request deny if a\n    acl a path /\n" + lst, errs: []string{
 			"t.cfg:6: http-request deny: no such ACL: 'a' (declare it with an 'acl' line before its first use)"}},
+		{name: "response ACL line after a request rule", cfg: httpFront + "    acl a path /x\n    http-request deny if a\n    acl a res.hdr(x) y\n" + lst, errs: []string{
+			"t.cfg:8: acl 'a': res.hdr(x) tests the response, but a request rule above already uses this ACL"}},
+		{name: "response ACL line after use_backend", cfg: httpFront + "    acl a path /x\n    use_backend l if a\n    acl a res.hdr(x) y\n" + lst, errs: []string{
+			"t.cfg:8: acl 'a': res.hdr(x) tests the response, but a request rule above already uses this ACL"}},
+		{name: "response ACL line after a response rule", cfg: httpFront + "    acl a path /x\n    http-response deny if a\n    acl a res.hdr(x) y\n" + lst},
 		{name: "unsupported action", cfg: httpFront + "    http-request set-var(txn.a) str(b)\n" + lst, errs: []string{
 			"t.cfg:6: 'http-request': unknown action 'set-var(txn.a)' (supported: add-header, allow, del-header, deny, redirect, return, set-header, set-path)"}},
 		{name: "named unsupported action", cfg: httpFront + "    http-request tarpit\n" + lst, errs: []string{
@@ -65,10 +72,19 @@ func TestHTTPKeywords(t *testing.T) {
 			"t.cfg:2: 'errorfile 503 " + long + "': payload size does not match the announced content-length (18 != 100)"}},
 		{name: "errorfile body past content-length", cfg: "defaults\n    errorfile 503 " + short + "\n" + lst, errs: []string{
 			"t.cfg:2: 'errorfile 503 " + short + "': payload size does not match the announced content-length (34 != 6)"}},
-		{name: "http-reuse", cfg: "defaults\n    http-reuse always\n" + lst},
+		{name: "http-reuse", cfg: "defaults\n    mode http\n    http-reuse always\n" + lst},
+		{name: "http-reuse in tcp mode", cfg: "defaults\n    http-reuse always\n" + lst, warns: []string{
+			"t.cfg:2: warning: 'http-reuse' ignored for listen 'l' as it requires HTTP mode"}},
 		{name: "http-reuse bad", cfg: "defaults\n    http-reuse sometimes\n" + lst, errs: []string{
 			"t.cfg:2: 'http-reuse' expects 'never', 'safe', 'aggressive' or 'always', got 'sometimes'"}},
-		{name: "connection options", cfg: "defaults\n    option httpclose\n    no option httpclose\n    option http-server-close\n    option http-keep-alive\n" + lst},
+		{name: "connection options", cfg: "defaults\n    mode http\n    option httpclose\n    no option httpclose\n    option http-server-close\n    option http-keep-alive\n" + lst},
+		{name: "connection options in tcp mode", cfg: "defaults\n    option httpclose\n    no option httpclose\n" + lst +
+			"listen a\n    bind :82\n    option http-server-close\n    server s 127.0.0.1:80\n" +
+			"listen b\n    bind :83\n    option httpclose\n    server s 127.0.0.1:80\n", warns: []string{
+			"t.cfg:10: warning: 'option http-server-close' ignored for listen 'a' as it requires HTTP mode",
+			"t.cfg:14: warning: 'option httpclose' ignored for listen 'b' as it requires HTTP mode"}},
+		{name: "connection option from tcp defaults", cfg: "defaults\n    option http-keep-alive\n" + lst, warns: []string{
+			"t.cfg:2: warning: 'option http-keep-alive' ignored for listen 'l' as it requires HTTP mode"}},
 		{name: "connection option argument", cfg: "defaults\n    option httpclose now\n" + lst, errs: []string{
 			"t.cfg:2: 'option httpclose' takes no argument (got 'now')"}},
 		{name: "proto h2", cfg: "backend b\n    server s 127.0.0.1:80 proto h2\n" + lst},

@@ -29,6 +29,7 @@ type proxyDraft struct {
 	// Positions of settings that may come from a defaults section, for the
 	// messages about them.
 	defaultBackendPos, logFormatPos, forwardForPos Pos
+	httpReusePos, httpConnModePos                  Pos
 	// acls checks the conditions of the proxy's lines as they are read.
 	acls *httprules.ACLs
 }
@@ -58,6 +59,8 @@ func (d *proxyDraft) inherit() *proxyDraft {
 		defaultBackendPos: d.defaultBackendPos,
 		logFormatPos:      d.logFormatPos,
 		forwardForPos:     d.forwardForPos,
+		httpReusePos:      d.httpReusePos,
+		httpConnModePos:   d.httpConnModePos,
 	}
 	n.Logs = slices.Clone(d.Logs)
 	if d.ForwardFor != nil {

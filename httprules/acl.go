@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,14 +21,13 @@ const (
 // term is one ACL test: a fetch, a match method and patterns. An ACL made
 // of several "acl" lines of the same name is the OR of their terms.
 type term struct {
-	fetch   sampleFetch
-	method  string
-	nocase  bool
-	strs    []string
-	res     []*regexp.Regexp
-	nets    []netip.Prefix
-	ints    []intRange
-	anyBool bool // a boolean fetch without patterns: true when the sample is
+	fetch  sampleFetch
+	method string
+	nocase bool
+	strs   []string
+	res    []*regexp.Regexp
+	nets   []netip.Prefix
+	ints   []intRange
 }
 
 type intRange struct{ lo, hi int64 }
@@ -58,7 +58,7 @@ flags:
 			if len(rest) < 2 {
 				return nil, fmt.Errorf("'-m' expects a match method (%s)", strings.Join(methods, ", "))
 			}
-			if !contains(methods, rest[1]) {
+			if !slices.Contains(methods, rest[1]) {
 				return nil, fmt.Errorf("unknown match method '%s' after '-m' (known: %s)", rest[1], strings.Join(methods, ", "))
 			}
 			t.method, rest = rest[1], rest[2:]
@@ -101,7 +101,6 @@ func (t *term) setPatterns(pats []string) error {
 		if len(pats) > 0 {
 			return fmt.Errorf("match method '%s' takes no pattern (got '%s')", t.method, pats[0])
 		}
-		t.anyBool = true
 		return nil
 	}
 	if len(pats) == 0 {
@@ -131,6 +130,16 @@ func (t *term) setPatterns(pats []string) error {
 				return fmt.Errorf("bad regular expression '%s': %w", p, err)
 			}
 			t.res = append(t.res, re)
+		case "dir", "dom":
+			if t.nocase {
+				p = strings.ToLower(p)
+			}
+			// Prepared once, as the samples are in matchOne; a pattern of
+			// delimiters only stays "" and never matches.
+			if p = strings.Trim(p, delimiters(t.method)); p != "" {
+				p = padDelimited(p, delimiters(t.method))
+			}
+			t.strs = append(t.strs, p)
 		default:
 			if t.nocase {
 				p = strings.ToLower(p)
@@ -269,6 +278,9 @@ func (t *term) matchOne(s string) bool {
 	if t.nocase {
 		s = strings.ToLower(s)
 	}
+	if t.method == "dir" || t.method == "dom" {
+		s = padDelimited(s, delimiters(t.method))
+	}
 	for _, p := range t.strs {
 		if matchString(t.method, s, p) {
 			return true
@@ -285,40 +297,32 @@ func matchString(method, s, p string) bool {
 		return strings.HasSuffix(s, p)
 	case "sub":
 		return strings.Contains(s, p)
-	case "dir":
-		return containsDelimited(s, p, "/")
-	case "dom":
-		return containsDelimited(s, p, "/?.:")
+	case "dir", "dom":
+		// s and p went through padDelimited.
+		return p != "" && strings.Contains(s, p)
 	}
 	return s == p
 }
 
-// containsDelimited is HAProxy's "dir" and "dom" match: p appears in s
-// between delimiters (or the ends of s).
-func containsDelimited(s, p, delims string) bool {
-	p = strings.Trim(p, delims)
-	if p == "" {
-		return false
+// delimiters separate the parts of HAProxy's "dir" and "dom" matches.
+func delimiters(method string) string {
+	if method == "dir" {
+		return "/"
 	}
-	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(delims, r) }) {
-		if part == p {
-			return true
-		}
-	}
-	// A pattern with inner delimiters ("a.b") matches a run of parts.
-	padded := "\x00" + strings.Map(func(r rune) rune {
+	return "/?.:"
+}
+
+// padDelimited turns the delimiters of s into NULs and adds one at each
+// end. A pattern padded the same way is then in the sample exactly when
+// it appears between delimiters (or the ends), even with inner
+// delimiters ("a.b" matches a run of parts).
+func padDelimited(s, delims string) string {
+	return "\x00" + strings.Map(func(r rune) rune {
 		if strings.ContainsRune(delims, r) {
 			return 0
 		}
 		return r
 	}, s) + "\x00"
-	inner := "\x00" + strings.Map(func(r rune) rune {
-		if strings.ContainsRune(delims, r) {
-			return 0
-		}
-		return r
-	}, p) + "\x00"
-	return strings.Contains(padded, inner)
 }
 
 // acl is a named ACL: the OR of its terms.
@@ -343,11 +347,15 @@ func (a *acl) match(t *Txn) bool {
 type ACLs struct {
 	byName map[string]*acl
 	side   map[string]bool // names whose terms need a response
+	// inRequest are the names a request rule uses: a later line of such
+	// a name must not test the response, since the rule sees every line
+	// of its ACL once the proxy is read.
+	inRequest map[string]bool
 }
 
 // NewACLs returns the predefined ACLs only.
 func NewACLs() *ACLs {
-	return &ACLs{byName: map[string]*acl{}, side: map[string]bool{}}
+	return &ACLs{byName: map[string]*acl{}, side: map[string]bool{}, inRequest: map[string]bool{}}
 }
 
 // Add reads an acl line's words after "acl": "NAME fetch [flags]
@@ -369,6 +377,9 @@ func (s *ACLs) Add(words []string) error {
 	t, err := parseTerm(words[1:], Response)
 	if err != nil {
 		return fmt.Errorf("acl '%s': %w", name, err)
+	}
+	if t.fetch.def.resp && s.inRequest[name] {
+		return fmt.Errorf("acl '%s': %s tests the response, but a request rule above already uses this ACL", name, words[1])
 	}
 	a := s.byName[name]
 	if a == nil {
@@ -399,8 +410,11 @@ func (s *ACLs) lookup(name string, side Side) (*acl, error) {
 	if !ok {
 		return nil, fmt.Errorf("no such ACL: '%s'%s", name, s.suggest(name))
 	}
-	if side == Request && s.side[name] {
-		return nil, fmt.Errorf("acl '%s' tests the response and cannot be used in a request rule", name)
+	if side == Request {
+		if s.side[name] {
+			return nil, fmt.Errorf("acl '%s' tests the response and cannot be used in a request rule", name)
+		}
+		s.inRequest[name] = true
 	}
 	return a, nil
 }
@@ -449,16 +463,5 @@ var predefined = map[string]*acl{
 }
 
 func methodACL(names ...string) *acl {
-	return &acl{fn: func(t *Txn) bool { return contains(names, t.Req.Method) }}
+	return &acl{fn: func(t *Txn) bool { return slices.Contains(names, t.Req.Method) }}
 }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func sortStrings(s []string) { sort.Strings(s) }

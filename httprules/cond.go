@@ -2,6 +2,7 @@ package httprules
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -100,7 +101,7 @@ func ParseCond(words []string, acls *ACLs, side Side) (*Cond, error) {
 		var a *acl
 		switch {
 		case w == "{":
-			end := indexOf(rest, "}")
+			end := slices.Index(rest, "}")
 			if end < 0 {
 				return nil, fmt.Errorf("missing '}' after '{'")
 			}
@@ -127,13 +128,4 @@ func ParseCond(words []string, acls *ACLs, side Side) (*Cond, error) {
 	}
 	c.or = append(c.or, and)
 	return c, nil
-}
-
-func indexOf(words []string, s string) int {
-	for i, w := range words {
-		if w == s {
-			return i
-		}
-	}
-	return -1
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -25,6 +26,19 @@ type Txn struct {
 	// Src is the client's address (from the PROXY header when there was
 	// one), Dst the address it connected to.
 	Src, Dst netip.AddrPort
+	// tls holds the TLS fetches once a rule has read one.
+	tls *tlsctx.Fetches
+}
+
+// tlsFetches returns the TLS fetches of the client connection, computed
+// on first use: SampleFetches copies the state and formats the DNs, too
+// much to do for each fetch. Req.TLS must be set.
+func (t *Txn) tlsFetches() *tlsctx.Fetches {
+	if t.tls == nil {
+		f := tlsctx.SampleFetches(*t.Req.TLS)
+		t.tls = &f
+	}
+	return t.tls
 }
 
 // NewTxn builds a Txn for a request served by net/http: the client address
@@ -57,8 +71,8 @@ type fetchDef struct {
 	kind     kind
 	needsArg bool // hdr(name)
 	resp     bool // only meaningful in http-response rules
-	// get returns the samples (several for a repeated header) and whether
-	// the fetch had anything to return.
+	// get returns the samples: several for a repeated header, none when
+	// the fetch has nothing to return.
 	get func(t *Txn, arg string) []string
 }
 
@@ -170,7 +184,7 @@ func knownFetches() string {
 	for n := range fetches {
 		names = append(names, n)
 	}
-	sortStrings(names)
+	sort.Strings(names)
 	return strings.Join(names, ", ")
 }
 
@@ -250,7 +264,7 @@ func tlsFetch(field func(tlsctx.Fetches) string) func(*Txn, string) []string {
 		if t.Req.TLS == nil {
 			return nil
 		}
-		v := field(tlsctx.SampleFetches(*t.Req.TLS))
+		v := field(*t.tlsFetches())
 		if v == "" {
 			return nil
 		}
@@ -264,6 +278,6 @@ func certFetch(field func(tlsctx.Fetches) string) func(*Txn, string) []string {
 		if t.Req.TLS == nil || len(t.Req.TLS.PeerCertificates) == 0 {
 			return nil
 		}
-		return []string{field(tlsctx.SampleFetches(*t.Req.TLS))}
+		return []string{field(*t.tlsFetches())}
 	}
 }

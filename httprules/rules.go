@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -20,8 +21,7 @@ type Reply struct {
 
 // Rule is one http-request or http-response line.
 type Rule struct {
-	Action string // the action's name, for logs and messages
-	cond   *Cond
+	cond *Cond
 	// do runs the action; a non-nil Reply ends the transaction's rules
 	// with that answer, stop ends the list without one ("allow").
 	do func(t *Txn) (reply *Reply, stop bool)
@@ -75,7 +75,7 @@ var unsupportedActions = []string{
 	"set-status", "set-timeout", "set-tos", "set-uri", "set-var", "set-var-fmt",
 	"silent-drop", "strict-mode", "tarpit", "track-sc0", "track-sc1",
 	"track-sc2", "unset-var", "use-service", "wait-for-body",
-	"wait-for-handshake", "cache-use", "cache-store",
+	"wait-for-handshake",
 }
 
 // Actions lists the actions sluice implements on a side, for messages.
@@ -105,7 +105,7 @@ func ParseRule(side Side, words []string, acls *ACLs) (*Rule, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", kw, name, err)
 	}
-	r := &Rule{Action: name, cond: cond}
+	r := &Rule{cond: cond}
 	switch {
 	case name == "set-header" || name == "add-header":
 		err = headerAction(r, side, name, args)
@@ -122,13 +122,29 @@ func ParseRule(side Side, words []string, acls *ACLs) (*Rule, error) {
 		err = setPath(r, args)
 	case name == "return" && side == Request:
 		err = returnAction(r, args)
-	case contains(Actions(Request), name) || contains(unsupportedActions, name):
+	case slices.Contains(Actions(Request), name) || slices.Contains(unsupportedActions, name):
 		return nil, fmt.Errorf("'%s %s' is not supported (supported: %s)", kw, name, strings.Join(Actions(side), ", "))
 	default:
 		return nil, fmt.Errorf("'%s': unknown action '%s' (supported: %s)", kw, name, strings.Join(Actions(side), ", "))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", kw, name, err)
+	}
+	return r, nil
+}
+
+// ParseRedirect reads the proxy keyword "redirect"'s words (after it):
+// the action of "http-request redirect", named "redirect" in messages as
+// the line has no "http-request".
+func ParseRedirect(words []string, acls *ACLs) (*Rule, error) {
+	action, condWords := SplitCond(words)
+	cond, err := ParseCond(condWords, acls, Request)
+	if err != nil {
+		return nil, fmt.Errorf("redirect: %w", err)
+	}
+	r := &Rule{cond: cond}
+	if err := redirect(r, action); err != nil {
+		return nil, fmt.Errorf("redirect: %w", err)
 	}
 	return r, nil
 }
@@ -286,11 +302,13 @@ func redirect(r *Rule, args []string) error {
 			if len(rest) < 2 {
 				return fmt.Errorf("'code' expects 301, 302, 303, 307 or 308")
 			}
-			n, err := strconv.Atoi(rest[1])
-			if err != nil || !contains([]string{"301", "302", "303", "307", "308"}, rest[1]) {
+			switch rest[1] {
+			case "301", "302", "303", "307", "308":
+			default:
 				return fmt.Errorf("'code' expects 301, 302, 303, 307 or 308, got '%s'", rest[1])
 			}
-			code, rest = n, rest[2:]
+			code, _ = strconv.Atoi(rest[1]) // one of the codes above
+			rest = rest[2:]
 		case "drop-query":
 			dropQuery, rest = true, rest[1:]
 		case "append-slash":

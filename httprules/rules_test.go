@@ -2,9 +2,14 @@ package httprules
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"regexp/syntax"
 	"strings"
 	"testing"
 )
@@ -90,7 +95,7 @@ func TestConditions(t *testing.T) {
 		{"if { path /exact } !local", "GET", "/exact", nil, "127.0.0.1:5", false},
 		{"if { hdr_beg(x-env) prod }", "GET", "/", map[string]string{"X-Env": "production"}, "1.2.3.4:5", true},
 		{"if { hdr(x-list) b }", "GET", "/", map[string]string{"X-List": "a, b, c"}, "1.2.3.4:5", true},
-		{"if { hdr_cnt(x-list) 1 }", "GET", "/", map[string]string{"X-List": "a, b"}, "1.2.3.4:5", false},
+		{"if { hdr_cnt(x-list) 2 }", "GET", "/", map[string]string{"X-List": "a, b"}, "1.2.3.4:5", true},
 		{"if { src_port 5 } { dst 10.0.0.1 }", "GET", "/", nil, "1.2.3.4:5", true},
 		{"if dom", "GET", "/", map[string]string{"Host": "www.example.com:8080"}, "1.2.3.4:5", true},
 		{"if dom", "GET", "/", map[string]string{"Host": "www.examples.com"}, "1.2.3.4:5", false},
@@ -108,6 +113,23 @@ func TestConditions(t *testing.T) {
 		}
 		if got := cond.Holds(txn(t, c.method, c.target, c.hdr, c.src)); got != c.want {
 			t.Errorf("%q on %s %s from %s: %v, want %v", c.cond, c.method, c.target, c.src, got, c.want)
+		}
+	}
+	// Over TLS to port 8443: the true side of a bool match and of an
+	// open range, which the cases above only see false.
+	tx := txn(t, "GET", "/", nil, "1.2.3.4:5")
+	tx.Req.TLS = &tls.ConnectionState{}
+	tx.Dst = netip.MustParseAddrPort("10.0.0.1:8443")
+	for _, c := range []struct {
+		cond string
+		want bool
+	}{{"if tls", true}, {"if high", true}, {"if !tls", false}, {"if https", false}} {
+		cond, err := ParseCond(strings.Fields(c.cond), set, Request)
+		if err != nil {
+			t.Fatalf("%q: %v", c.cond, err)
+		}
+		if got := cond.Holds(tx); got != c.want {
+			t.Errorf("%q over TLS to port 8443: %v, want %v", c.cond, got, c.want)
 		}
 	}
 }
@@ -332,13 +354,28 @@ func TestRuleErrors(t *testing.T) {
 		{Request, "redirect scheme https code 200", "'code' expects 301, 302, 303, 307 or 308, got '200'"},
 		{Request, "redirect scheme https set-cookie a=b", "redirect option 'set-cookie' is not supported"},
 		{Request, "redirect scheme https if nope", "no such ACL: 'nope'"},
-		{Request, "cache-use c", "'http-request cache-use' is not supported"},
 	}
 	for _, c := range cases {
 		_, err := ParseRule(c.side, strings.Fields(c.line), NewACLs())
 		if err == nil || !strings.Contains(err.Error(), c.err) {
 			t.Errorf("%q: error %v, want one containing %q", c.line, err, c.err)
 		}
+	}
+}
+
+// TestParseRedirect checks that the keyword "redirect" names itself in
+// messages and keeps the cause of an error.
+func TestParseRedirect(t *testing.T) {
+	if _, err := ParseRedirect(strings.Fields("scheme https code 301 if !{ ssl_fc }"), NewACLs()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ParseRedirect(strings.Fields("location /x if { path -m reg ( }"), NewACLs())
+	var syn *syntax.Error
+	if err == nil || !strings.HasPrefix(err.Error(), "redirect: anonymous ACL: ") || !errors.As(err, &syn) {
+		t.Errorf("error %v, want 'redirect: anonymous ACL: ...' wrapping a *syntax.Error", err)
+	}
+	if _, err := ParseRedirect(nil, NewACLs()); err == nil || err.Error() != "redirect: expects 'location', 'prefix' or 'scheme' and a value" {
+		t.Errorf("no words: error %v", err)
 	}
 }
 
@@ -376,4 +413,66 @@ func FuzzParseFormat(f *testing.F) {
 		fm.Eval(&Txn{Req: r})
 		_ = fm.String()
 	})
+}
+
+// TestDelimitedMatch checks "dir" and "dom": the pattern matches whole
+// parts of the sample, runs of parts included.
+func TestDelimitedMatch(t *testing.T) {
+	cases := []struct {
+		method, sample, pattern string
+		want                    bool
+	}{
+		{"dir", "/a/b/c", "b", true},
+		{"dir", "/a/b/c", "/b/", true},
+		{"dir", "/a/b/c", "a/b", true},
+		{"dir", "/a/bc", "b", false},
+		{"dir", "/a/b/c", "a/c", false},
+		{"dir", "/a//b", "/", false},
+		{"dir", "/a/b", "", false},
+		{"dom", "www.example.com:8080", "example", true},
+		{"dom", "www.example.com:8080", "example.com", true},
+		{"dom", "www.example.com", "8080", false},
+		{"dom", "www.examples.com", "example", false},
+		{"dom", "a?b", "b", true},
+		{"dom", "ab", "a.b", false},
+	}
+	for _, c := range cases {
+		tm := &term{method: c.method}
+		if err := tm.setPatterns([]string{c.pattern}); err != nil && c.pattern != "" {
+			t.Fatalf("%s %q: %v", c.method, c.pattern, err)
+		}
+		if got := tm.matchOne(c.sample); got != c.want {
+			t.Errorf("%s: %q in %q: %v, want %v", c.method, c.pattern, c.sample, got, c.want)
+		}
+	}
+}
+
+// TestMatchAllocations keeps the per-request work of a condition small:
+// the TLS fetches are computed once per transaction, and a "dom" sample
+// is prepared once, not once per pattern.
+func TestMatchAllocations(t *testing.T) {
+	name, err := asn1.Marshal(pkix.Name{CommonName: "client", Organization: []string{"Example"}}.ToRDNSequence())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := txn(t, "GET", "/", map[string]string{"Host": "www.example.com"}, "1.2.3.4:5")
+	tx.Req.TLS = &tls.ConnectionState{ServerName: "sni.example", PeerCertificates: []*x509.Certificate{{RawSubject: name, RawIssuer: name}}}
+	for _, c := range []struct {
+		cond string
+		max  float64
+	}{
+		{"if { ssl_c_s_dn -m sub CN=nobody } || { ssl_c_i_dn -m sub CN=nobody } || { ssl_fc_sni x }", 3},
+		{"if { hdr(host) -m dom a b c d e f }", 3},
+	} {
+		cond, err := ParseCond(strings.Fields(c.cond), NewACLs(), Request)
+		if err != nil {
+			t.Fatalf("%q: %v", c.cond, err)
+		}
+		if cond.Holds(tx) {
+			t.Errorf("%q holds", c.cond)
+		}
+		if n := testing.AllocsPerRun(100, func() { cond.Holds(tx) }); n > c.max {
+			t.Errorf("%q: %v allocations per evaluation, want at most %v", c.cond, n, c.max)
+		}
+	}
 }
