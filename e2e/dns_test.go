@@ -174,6 +174,27 @@ listen web
 	startSluice(t, cfg, fmt.Sprintf("127.0.0.1:%d", port))
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 
+	// seen returns the set of backends answering over 40 requests.
+	seen := func() string {
+		client := &http.Client{Timeout: 5 * time.Second}
+		defer client.CloseIdleConnections()
+		set := make(map[string]bool)
+		for i := 0; i < 40; i++ {
+			if body, err := get(client, url); err == nil {
+				set[body] = true
+			}
+		}
+		var out []string
+		for ip := range set {
+			out = append(out, ip)
+		}
+		sort.Strings(out)
+		return strings.Join(out, ",")
+	}
+	// With init-addr none the slots wait in maintenance until the first
+	// answer reaches the process, and requests before that get 503, as
+	// in HAProxy: the load starts once the first two servers answer.
+	waitFor(t, 5*time.Second, "traffic to reach exactly "+strings.Join(all[:2], ","), func() bool { return seen() == strings.Join(all[:2], ",") })
 	ctx, stop := context.WithTimeout(context.Background(), 90*time.Second)
 	defer stop()
 	var failed, ok atomic.Int64
@@ -196,24 +217,7 @@ listen web
 		}()
 	}
 
-	// seen returns the set of backends answering over 40 requests.
-	seen := func() string {
-		client := &http.Client{Timeout: 5 * time.Second}
-		defer client.CloseIdleConnections()
-		set := make(map[string]bool)
-		for i := 0; i < 40; i++ {
-			if body, err := get(client, url); err == nil {
-				set[body] = true
-			}
-		}
-		var out []string
-		for ip := range set {
-			out = append(out, ip)
-		}
-		sort.Strings(out)
-		return strings.Join(out, ",")
-	}
-	for _, step := range [][]string{all[:2], all, all[:1]} {
+	for _, step := range [][]string{all, all[:1]} {
 		dns.set(t, step...)
 		changed := time.Now()
 		want := strings.Join(step, ",")
