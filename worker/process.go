@@ -110,6 +110,7 @@ func (p *Process) run() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	g.start(ctx)
+	go releaseWhenQuiet(ctx)
 	for key, ln := range p.listeners {
 		go p.acceptLoop(key, ln)
 	}
