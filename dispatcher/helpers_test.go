@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -142,7 +143,7 @@ func tcpPair(tb testing.TB) (clientEnd, accepted *net.TCPConn) {
 
 // testLoop is a tunnel loop closed when the test ends.
 func testLoop(tb testing.TB) *Loop {
-	lp := new(Loop)
+	lp := NewLoop(slog.New(slog.DiscardHandler))
 	tb.Cleanup(lp.Close)
 	return lp
 }

@@ -15,21 +15,23 @@ import (
 )
 
 // Loop runs every spliced tunnel of a process on one goroutine, with its
-// own edge-triggered epoll set. A tunnel on goroutines costs two goroutine
+// own edge-triggered epoll set; the goroutine parks in Go's netpoller, which
+// watches the set, while no socket is ready. A tunnel on goroutines costs two goroutine
 // stacks (8 KiB) for as long as it lives, mostly idle, and every burst
 // goes through Go's netpoller, a goroutine wakeup, splice and a park; the
 // loop holds a tunnel in a few hundred bytes and moves a burst with the
 // splice calls alone.
 //
-// The zero Loop is ready: the epoll set and the goroutine start with the
-// first tunnel. Everything but the posted messages belongs to the loop's
+// The epoll set and the goroutine start with the first tunnel. Everything but the posted messages belongs to the loop's
 // goroutine, which alone closes the tunnels' descriptors: another goroutine
 // (an idle timer, "shutdown sessions") asks it to, so that no descriptor
 // number is closed after the kernel gave it to a new connection.
 type Loop struct {
+	log     *slog.Logger
 	once    sync.Once
 	initErr error
 	epfd    int
+	poller  *os.File      // epfd in Go's netpoller, which tells when it has events
 	wake    int           // eventfd: a message was posted
 	exited  chan struct{} // closed when the goroutine returns
 
@@ -40,6 +42,11 @@ type Loop struct {
 	// Owned by the loop's goroutine.
 	socks map[int]*loopTunnel // by descriptor
 	ready []*flow             // flows that used their turn with bytes left
+}
+
+// NewLoop returns a loop that logs its failures to log.
+func NewLoop(log *slog.Logger) *Loop {
+	return &Loop{log: log}
 }
 
 type msgKind uint8
@@ -86,6 +93,14 @@ func (lp *Loop) open() error {
 		unix.Close(wake)
 		return fmt.Errorf("watch the tunnels' eventfd: %w", err)
 	}
+	// Non-blocking, os.NewFile registers the epoll set with Go's
+	// netpoller: the loop parks like any goroutine waiting for a socket.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return fmt.Errorf("set the tunnels' epoll set non-blocking: %w", err)
+	}
+	lp.poller = os.NewFile(uintptr(epfd), "tunnels")
 	lp.epfd, lp.wake = epfd, wake
 	lp.socks = make(map[int]*loopTunnel)
 	lp.exited = make(chan struct{})
@@ -279,25 +294,39 @@ func drainProxyConn(pc *proxyproto.Conn, server net.Conn) (int64, error) {
 	}
 }
 
-// run is the loop's goroutine.
+// run is the loop's goroutine. It collects events without blocking, and
+// parks in Go's netpoller while there are none. Blocking in epoll_wait
+// instead gives the goroutine's P away: on each wakeup the thread must get
+// a P back, and when other goroutines hold them (GOMAXPROCS=1 under
+// cpu-map) it waits in the global run queue. That cut the hop benchmark's
+// throughput and connection rate to a third at GOMAXPROCS=1, by half at 2.
 func (lp *Loop) run() {
 	defer close(lp.exited)
+	rc, err := lp.poller.SyscallConn()
+	if err != nil {
+		lp.stop(fmt.Errorf("tunnels' epoll set: %w", err))
+		return
+	}
 	events := make([]unix.EpollEvent, 128)
 	for {
-		wait := -1
-		if len(lp.ready) > 0 {
-			wait = 0
-		}
-		// A blocking system call: the P goes to other goroutines.
-		n, err := unix.EpollWait(lp.epfd, events, wait)
-		if err != nil {
-			if err == unix.EINTR {
-				continue
+		var n int
+		var werr error
+		err := rc.Read(func(fd uintptr) bool {
+			for {
+				n, werr = unix.EpollWait(int(fd), events, 0)
+				if werr != unix.EINTR {
+					break
+				}
 			}
+			return n > 0 || werr != nil || len(lp.ready) > 0
+		})
+		if err == nil {
+			err = werr
+		}
+		if err != nil {
 			// Not expected with a valid set and buffer: the
 			// tunnels would hang, so end them.
-			slog.Error("tunnel loop stopped", "err", fmt.Errorf("epoll_wait: %w", err))
-			lp.closeAll()
+			lp.stop(fmt.Errorf("epoll_wait: %w", err))
 			return
 		}
 		for _, ev := range events[:n] {
@@ -318,6 +347,12 @@ func (lp *Loop) run() {
 		}
 		clear(ready)
 	}
+}
+
+// stop ends the loop on an error.
+func (lp *Loop) stop(err error) {
+	lp.log.Error("tunnel loop stopped, its tunnels closed", "err", err)
+	lp.closeAll()
 }
 
 // takePosted handles the posted messages; true when the loop must return.
@@ -362,7 +397,7 @@ func (lp *Loop) closeAll() {
 			m.t.finish("--")
 		}
 	}
-	unix.Close(lp.epfd)
+	lp.poller.Close()
 	unix.Close(lp.wake)
 }
 
@@ -381,7 +416,7 @@ func (lp *Loop) add(t *loopTunnel) {
 		if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 			// Out of epoll watches (fs.epoll.max_user_watches):
 			// "R", a resource of the proxy was exhausted.
-			slog.Warn("tunnel closed", "err", fmt.Errorf("epoll_ctl ADD: %w", err))
+			lp.log.Warn("tunnel closed", "err", fmt.Errorf("watch a tunnel's socket: epoll_ctl: %w", err))
 			t.finish("RD")
 			return
 		}
@@ -430,7 +465,7 @@ func (lp *Loop) move(f *flow) {
 				return
 			}
 			if f.sp.err != nil {
-				t.fail(f.from, f.sp.err)
+				t.fail(f.from)
 				return
 			}
 			if f.sp.p.n == 0 {
@@ -453,7 +488,7 @@ func (lp *Loop) move(f *flow) {
 				return
 			}
 			if f.sp.err != nil {
-				t.fail(1-f.from, f.sp.err)
+				t.fail(1 - f.from)
 				return
 			}
 			f.moved += f.sp.moved
@@ -465,12 +500,11 @@ func (lp *Loop) move(f *flow) {
 
 // fail ends the tunnel on an error of side's socket: "CD" for the client,
 // "SD" for the server.
-func (t *loopTunnel) fail(side int, err error) {
+func (t *loopTunnel) fail(side int) {
 	term := "CD"
 	if side == 1 {
 		term = "SD"
 	}
-	slog.Debug("tunnel aborted", "term", term, "err", os.NewSyscallError("splice", err))
 	t.finish(term)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"runtime"
 	"sync"
@@ -266,7 +267,7 @@ func TestLoopManyIdleTunnels(t *testing.T) {
 
 // Closing the loop ends its tunnels; one offered afterwards ends at once.
 func TestLoopClose(t *testing.T) {
-	lp := new(Loop)
+	lp := NewLoop(slog.New(slog.DiscardHandler))
 	client, server, done, _ := setupTunnelOn(t, lp, loopCases[0], 0)
 	client.Write([]byte("x"))
 	if _, err := io.ReadFull(server, make([]byte, 1)); err != nil {

@@ -46,7 +46,7 @@ type Process struct {
 	handshakes handshakeGate
 	// tunnels splices the tcp-mode connections between raw sockets; it
 	// starts with the first one. Stopping the process ends them with it.
-	tunnels dispatcher.Loop
+	tunnels *dispatcher.Loop
 
 	// stopping is closed when the process stops accepting.
 	stopping chan struct{}
@@ -69,6 +69,7 @@ func Run(ctrlFile *os.File, num int, log *slog.Logger) error {
 		listeners: make(map[string]net.Listener),
 		stopping:  make(chan struct{}),
 		keys:      newKeyring(),
+		tunnels:   dispatcher.NewLoop(log.With("process", num)),
 		// All the CPUs the process may use but one, which stays
 		// free for established sessions.
 		handshakes: newHandshakeGate(runtime.GOMAXPROCS(0) - 1),
@@ -94,7 +95,7 @@ func (p *Process) run() error {
 		return p.refuse(err)
 	}
 	p.keys.update(msg.TLS)
-	g, err := newGeneration(msg, nil, &p.sessions, p.handshakes, &p.tunnels, p.keys, p.log)
+	g, err := newGeneration(msg, nil, &p.sessions, p.handshakes, p.tunnels, p.keys, p.log)
 	if err != nil {
 		return p.refuse(err)
 	}
@@ -149,7 +150,7 @@ func (p *Process) reload(ctx context.Context, msg control.Msg, attached []*os.Fi
 	}
 	old := p.gen.Load()
 	p.keys.update(msg.TLS)
-	g, err := newGeneration(msg, old, &p.sessions, p.handshakes, &p.tunnels, p.keys, p.log)
+	g, err := newGeneration(msg, old, &p.sessions, p.handshakes, p.tunnels, p.keys, p.log)
 	if err != nil {
 		p.closeListeners(fresh)
 		return err
