@@ -16,16 +16,17 @@ import (
 
 // Loop runs every spliced tunnel of a process on one goroutine, with its
 // own edge-triggered epoll set; the goroutine parks in Go's netpoller, which
-// watches the set, while no socket is ready. A tunnel on goroutines costs two goroutine
-// stacks (8 KiB) for as long as it lives, mostly idle, and every burst
-// goes through Go's netpoller, a goroutine wakeup, splice and a park; the
-// loop holds a tunnel in a few hundred bytes and moves a burst with the
-// splice calls alone.
+// watches the set, while no socket is ready. A tunnel on goroutines costs
+// two goroutine stacks (8 KiB) for as long as it lives, mostly idle, and
+// every burst goes through a goroutine wakeup, splice and a park; the loop
+// holds a tunnel in a few hundred bytes and moves the bursts of all ready
+// sockets in one wakeup.
 //
-// The epoll set and the goroutine start with the first tunnel. Everything but the posted messages belongs to the loop's
-// goroutine, which alone closes the tunnels' descriptors: another goroutine
-// (an idle timer, "shutdown sessions") asks it to, so that no descriptor
-// number is closed after the kernel gave it to a new connection.
+// The epoll set and the goroutine start with the first tunnel. Everything
+// but the posted messages belongs to the loop's goroutine, which alone
+// closes the tunnels' descriptors: another goroutine (an idle timer,
+// "shutdown sessions") asks it to, so that no descriptor number is closed
+// after the kernel gave it to a new connection.
 type Loop struct {
 	log     *slog.Logger
 	once    sync.Once
@@ -108,7 +109,8 @@ func (lp *Loop) open() error {
 }
 
 // Close ends every tunnel of the loop (as "shutdown sessions" would) and
-// stops its goroutine. Tunnels offered afterwards end at once.
+// stops its goroutine; tunnels offered afterwards do not run on it. A
+// process does not need it: its tunnels end when it exits.
 func (lp *Loop) Close() {
 	// A loop that never started cannot start any more.
 	lp.once.Do(func() { lp.initErr = errors.New("tunnel loop closed") })
