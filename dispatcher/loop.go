@@ -128,13 +128,13 @@ func (lp *Loop) post(m loopMsg) bool {
 	}
 	lp.closing = m.kind == msgClose
 	lp.posted = append(lp.posted, m)
-	first := len(lp.posted) == 1
-	lp.mu.Unlock()
-	if first {
+	if len(lp.posted) == 1 {
+		// Under mu: the loop closes the eventfd once closing is set.
 		// A full counter (never in practice) has woken the loop already.
 		one := [8]byte{1}
 		unix.Write(lp.wake, one[:])
 	}
+	lp.mu.Unlock()
 	return true
 }
 
@@ -432,9 +432,12 @@ func (lp *Loop) add(t *loopTunnel) {
 // it when it became readable (or failed, or its peer closed), the one
 // writing to it when it can take bytes again.
 func (lp *Loop) event(fd int, events uint32) {
+	// An event may be stale: its socket closed earlier in this batch,
+	// and the number is free or a new tunnel's already, which then only
+	// costs that tunnel a splice that says EAGAIN.
 	t := lp.socks[fd]
 	if t == nil {
-		return // a socket closed earlier in this batch
+		return
 	}
 	side := 0
 	if t.fds[1] == fd {
@@ -449,11 +452,10 @@ func (lp *Loop) event(fd int, events uint32) {
 	}
 }
 
-// move runs a flow as spliceCopy did on its goroutine: splice the source
-// into a pipe (taken from the pool only while bytes are in it), the pipe
-// into the destination; on EAGAIN wait for the socket's next edge. The end
-// of the source shuts the destination's write half; an error ends the
-// tunnel.
+// move runs a flow: splice the source into a pipe (taken from the pool
+// only while bytes are in it), the pipe into the destination; on EAGAIN
+// wait for the socket's next edge. The end of the source shuts the
+// destination's write half; an error ends the tunnel.
 func (lp *Loop) move(f *flow) {
 	t := f.t
 	if t.ended {
