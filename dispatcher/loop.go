@@ -41,8 +41,9 @@ type Loop struct {
 	closing bool
 
 	// Owned by the loop's goroutine.
-	socks map[int]*loopTunnel // by descriptor
-	ready []*flow             // flows that used their turn with bytes left
+	socks  map[int]*loopTunnel // by descriptor
+	ready  []*flow             // flows that used their turn with bytes left
+	events []unix.EpollEvent
 }
 
 // NewLoop returns a loop that logs its failures to log.
@@ -104,6 +105,7 @@ func (lp *Loop) open() error {
 	lp.poller = os.NewFile(uintptr(epfd), "tunnels")
 	lp.epfd, lp.wake = epfd, wake
 	lp.socks = make(map[int]*loopTunnel)
+	lp.events = make([]unix.EpollEvent, 128)
 	lp.exited = make(chan struct{})
 	return nil
 }
@@ -296,7 +298,7 @@ func drainProxyConn(pc *proxyproto.Conn, server net.Conn) (int64, error) {
 	}
 }
 
-// run is the loop's goroutine. It collects events without blocking, and
+// run is the loop's goroutine. It collects events without blocking and
 // parks in Go's netpoller while there are none. Blocking in epoll_wait
 // instead gives the goroutine's P away: on each wakeup the thread must get
 // a P back, and when other goroutines hold them (GOMAXPROCS=1 under
@@ -309,32 +311,44 @@ func (lp *Loop) run() {
 		lp.stop(fmt.Errorf("tunnels' epoll set: %w", err))
 		return
 	}
-	events := make([]unix.EpollEvent, 128)
+	var done bool
+	var werr error
+	// One Read for the loop's life: Read forgets, when it starts, what
+	// the netpoller reported before; within it, an event that arrives
+	// while the loop works wakes the next wait.
+	err = rc.Read(func(fd uintptr) bool {
+		done, werr = lp.turns(int(fd))
+		return done || werr != nil
+	})
+	if err == nil {
+		err = werr
+	}
+	switch {
+	case err != nil:
+		// Not expected with a valid set and buffer: the tunnels would
+		// hang, so end them.
+		lp.stop(fmt.Errorf("epoll_wait: %w", err))
+	case done:
+		lp.closeAll()
+	}
+}
+
+// turns moves what is ready until the epoll set has nothing more, which
+// the netpoller then watches; done when the loop is closing.
+func (lp *Loop) turns(epfd int) (done bool, err error) {
+	events := lp.events
 	for {
-		var n int
-		var werr error
-		err := rc.Read(func(fd uintptr) bool {
-			for {
-				n, werr = unix.EpollWait(int(fd), events, 0)
-				if werr != unix.EINTR {
-					break
-				}
-			}
-			return n > 0 || werr != nil || len(lp.ready) > 0
-		})
-		if err == nil {
-			err = werr
+		n, err := unix.EpollWait(epfd, events, 0)
+		if err == unix.EINTR {
+			continue
 		}
 		if err != nil {
-			// Not expected with a valid set and buffer: the
-			// tunnels would hang, so end them.
-			lp.stop(fmt.Errorf("epoll_wait: %w", err))
-			return
+			return false, err
 		}
 		for _, ev := range events[:n] {
 			if int(ev.Fd) == lp.wake {
 				if lp.takePosted() {
-					return
+					return true, nil
 				}
 				continue
 			}
@@ -348,6 +362,9 @@ func (lp *Loop) run() {
 			}
 		}
 		clear(ready)
+		if n < len(events) && len(lp.ready) == 0 {
+			return false, nil
+		}
 	}
 }
 
@@ -377,8 +394,7 @@ func (lp *Loop) takePosted() bool {
 				m.t.finish("--")
 			}
 		case msgClose:
-			lp.closeAll()
-			return true
+			return true // run closes all once out of the poller's Read
 		}
 	}
 	return false
