@@ -52,9 +52,7 @@ func benchHop(b *testing.B, wrap bool) {
 		client = opaque{acc}
 	}
 	results := make(chan Result, 1)
-	go func() {
-		results <- Forward(context.Background(), client, acc.RemoteAddr(), acc.LocalAddr(), be, p)
-	}()
+	go Forward(context.Background(), testLoop(b), client, acc.RemoteAddr(), acc.LocalAddr(), be, p, func(r Result) { results <- r })
 
 	chunk := payload(256 << 10)
 	b.SetBytes(int64(len(chunk)))

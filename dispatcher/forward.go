@@ -1,8 +1,8 @@
 // Package dispatcher is the tcp-mode path: pick a server for a connection,
 // connect to it with retries, send the PROXY header the server wants, and
 // move the bytes both ways until both sides are done. Between raw TCP and
-// unix sockets the copy is io.Copy, which Go turns into splice(2); the
-// dispatcher tier of the two-tier design runs entirely on it.
+// unix sockets the bytes move with splice(2), on one event loop per process
+// (Loop); the dispatcher tier of the two-tier design runs entirely on it.
 package dispatcher
 
 import (
@@ -41,23 +41,33 @@ type Result struct {
 const maxTurnAround = time.Second
 
 // Forward connects client, accepted by frontend fe, to a server of be and
-// copies bytes both ways until both directions end. src and dst are the
-// client's addresses (from its PROXY header when it had one): a server
-// with send-proxy gets them. client is closed when Forward returns.
-func Forward(ctx context.Context, client net.Conn, src, dst net.Addr, be *backend.Backend, fe *config.Proxy) Result {
-	defer client.Close()
+// copies bytes both ways until both directions end, then calls done with
+// the Result. src and dst are the client's addresses (from its PROXY header
+// when it had one): a server with send-proxy gets them. client is closed
+// before done is called.
+//
+// Between raw TCP and unix sockets the tunnel runs on lp, and Forward
+// returns as soon as the tunnel is handed over: done is then called on
+// another goroutine. It must not block: the caller's goroutine is gone, and
+// it releases what the connection held. Other connections (TLS to the
+// server or from the client), or all with a nil lp, are copied on Forward's
+// goroutine, which returns after done.
+func Forward(ctx context.Context, lp *Loop, client net.Conn, src, dst net.Addr, be *backend.Backend, fe *config.Proxy, done func(Result)) {
 	p := be.Proxy()
 	res := Result{Backend: be.Name(), Tc: -1, Term: "--"}
 	server, s := connectAside(ctx, be, p, client, src, dst, &res)
 	if server == nil {
-		return res
+		client.Close()
+		done(res)
+		return
 	}
-	defer s.Release()
-	s.Track(client)
-	defer s.Untrack(client)
-	res.BytesFromClient, res.BytesFromServer, res.Term = Tunnel(client, server, IdleTimeout(fe, p))
-	s.Transfer(res.BytesFromClient, res.BytesFromServer)
-	return res
+	runTunnel(lp, client, server, IdleTimeout(fe, p), s.Track, func(c io.Closer, fromClient, fromServer int64, term string) {
+		res.BytesFromClient, res.BytesFromServer, res.Term = fromClient, fromServer, term
+		s.Transfer(fromClient, fromServer)
+		s.Untrack(c)
+		s.Release()
+		done(res)
+	})
 }
 
 // connectAside runs connect on a goroutine of its own and waits for it.

@@ -194,7 +194,7 @@ func TestForwardAcceptProxyChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	results := make(chan Result, 1)
-	go func() { results <- Forward(context.Background(), pc, pc.RemoteAddr(), pc.LocalAddr(), be, p) }()
+	go Forward(context.Background(), testLoop(t), pc, pc.RemoteAddr(), pc.LocalAddr(), be, p, func(r Result) { results <- r })
 	answer, err := io.ReadAll(c)
 	if err != nil || !bytes.Equal(answer, bytes.ToUpper(body)) {
 		t.Fatalf("answer of %d bytes (%v), sent %d", len(answer), err, len(body))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -140,6 +141,13 @@ func tcpPair(tb testing.TB) (clientEnd, accepted *net.TCPConn) {
 	return c.(*net.TCPConn), a.(*net.TCPConn)
 }
 
+// testLoop is a tunnel loop closed when the test ends.
+func testLoop(tb testing.TB) *Loop {
+	lp := NewLoop(slog.New(slog.DiscardHandler))
+	tb.Cleanup(lp.Close)
+	return lp
+}
+
 // forward runs Forward on the accepted end of a new client connection and
 // returns the client's end and where the Result arrives.
 func forward(tb testing.TB, be *backend.Backend, p *config.Proxy) (*net.TCPConn, <-chan Result) {
@@ -147,7 +155,8 @@ func forward(tb testing.TB, be *backend.Backend, p *config.Proxy) (*net.TCPConn,
 	c, a := tcpPair(tb)
 	tb.Cleanup(func() { c.Close() })
 	out := make(chan Result, 1)
-	go func() { out <- Forward(context.Background(), a, a.RemoteAddr(), a.LocalAddr(), be, p) }()
+	lp := testLoop(tb)
+	go Forward(context.Background(), lp, a, a.RemoteAddr(), a.LocalAddr(), be, p, func(r Result) { out <- r })
 	return c, out
 }
 
@@ -160,13 +169,14 @@ func forwardingFront(tb testing.TB, be *backend.Backend, p *config.Proxy) net.Li
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { front.Close() })
+	lp := testLoop(tb)
 	go func() {
 		for {
 			c, err := front.Accept()
 			if err != nil {
 				return
 			}
-			go Forward(context.Background(), c, c.RemoteAddr(), c.LocalAddr(), be, p)
+			go Forward(context.Background(), lp, c, c.RemoteAddr(), c.LocalAddr(), be, p, func(Result) {})
 		}
 	}()
 	return front

@@ -1,59 +1,10 @@
 package dispatcher
 
 import (
-	"net"
-	"os"
 	"sync"
-	"sync/atomic"
-	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
-
-// spliceCopy moves src to dst with splice(2), through a pipe held only while
-// bytes are in flight: a direction waiting for data holds no pipe. Go's
-// io.Copy keeps a pipe (two descriptors) for as long as a direction is
-// blocked, so idle tunnels cost six descriptors instead of two and a
-// dispatcher full of long-lived idle sessions (RDP, Citrix) ran out of
-// descriptors at a third of its maxconn. When lastRead is not nil, each
-// burst stores its time there, for idle timeouts on sockets without TCP_INFO.
-func spliceCopy(dst, src syscall.RawConn, lastRead *atomic.Int64, srcTCP bool) (written int64, err error) {
-	// The callbacks are made once: a closure per burst would allocate.
-	sp := &splicer{}
-	if srcTCP {
-		sp.quickAcks = quickAcks
-	}
-	fill, drain := sp.fill, sp.drain
-	defer func() {
-		if sp.p != nil {
-			pipes.put(sp.p)
-		}
-	}()
-	for {
-		if err := src.Read(fill); err != nil {
-			return written, err
-		}
-		switch {
-		case sp.err != nil:
-			return written, os.NewSyscallError("splice", sp.err)
-		case sp.p.n == 0:
-			return written, nil // the end of src
-		}
-		if lastRead != nil {
-			lastRead.Store(time.Now().UnixNano())
-		}
-		for sp.p.n > 0 {
-			if err := dst.Write(drain); err != nil {
-				return written, err
-			}
-			if sp.err != nil {
-				return written, os.NewSyscallError("splice", sp.err)
-			}
-			written += sp.moved
-		}
-	}
-}
 
 // quickAcks is how many of a TCP source's first reads are acknowledged at
 // once. A TLS 1.3 client sends its Finished, then its request; Go's server
@@ -63,7 +14,11 @@ func spliceCopy(dst, src syscall.RawConn, lastRead *atomic.Int64, srcTCP bool) (
 // first reads at once removes the stall; later reads keep delayed ACKs.
 const quickAcks = 8
 
-// splicer is the state of one spliceCopy, shared with its callbacks.
+// splicer is the state of one direction of a tunnel the loop splices. A
+// direction waiting for data holds no pipe: Go's io.Copy keeps a pipe (two
+// descriptors) for as long as a direction is blocked, so idle tunnels cost
+// six descriptors instead of two and a dispatcher full of long-lived idle
+// sessions (RDP, Citrix) ran out of descriptors at a third of its maxconn.
 type splicer struct {
 	p         *pipe
 	moved     int64
@@ -72,7 +27,7 @@ type splicer struct {
 }
 
 // fill moves what src has into the pipe, taking a pipe for it; when src has
-// nothing, it gives the empty pipe back and asks to wait.
+// nothing, it gives the empty pipe back and returns false (wait).
 func (sp *splicer) fill(fd uintptr) bool {
 	if sp.p == nil {
 		if sp.p, sp.err = pipes.get(); sp.err != nil {
@@ -101,7 +56,7 @@ func (sp *splicer) fill(fd uintptr) bool {
 	return true
 }
 
-// drain moves the pipe's bytes into dst, asking to wait when dst is full.
+// drain moves the pipe's bytes into dst; false when dst is full (wait).
 func (sp *splicer) drain(fd uintptr) bool {
 	for {
 		sp.moved, sp.err = splice(sp.p.r, int(fd), sp.p.n)
@@ -213,24 +168,4 @@ func (p *pipe) discard() {
 		}
 		p.n -= n
 	}
-}
-
-// rawConns returns the raw sockets of dst and src when both are plain TCP
-// or unix stream sockets, which spliceCopy can join.
-func rawConns(dst, src net.Conn) (d, s syscall.RawConn, ok bool) {
-	d, okd := rawConn(dst)
-	s, oks := rawConn(src)
-	return d, s, okd && oks
-}
-
-func rawConn(c net.Conn) (syscall.RawConn, bool) {
-	switch c := c.(type) {
-	case *net.TCPConn:
-		rc, err := c.SyscallConn()
-		return rc, err == nil
-	case *net.UnixConn:
-		rc, err := c.SyscallConn()
-		return rc, err == nil
-	}
-	return nil, false
 }

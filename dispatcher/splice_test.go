@@ -30,9 +30,10 @@ func pipeFDs(t *testing.T) int {
 func TestIdleTunnelsHoldNoPipes(t *testing.T) {
 	const tunnels = 100
 	before := pipeFDs(t)
-	tc := tunnelCase{"tcp-unix splice", "tcp", "unix", false}
+	tc := tunnelCase{"tcp-unix loop", "tcp", "unix", false}
+	lp := testLoop(t)
 	for i := 0; i < tunnels; i++ {
-		client, server, _ := setupTunnel(t, tc, 0)
+		client, server, _, _ := setupTunnelOn(t, lp, tc, 0)
 		// One exchange each way, so both directions have spliced and are
 		// now waiting for more.
 		client.Write([]byte("x"))

@@ -12,17 +12,48 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Tunnel copies bytes between client and server until both directions have
-// ended, then closes both. When one side finishes sending, the other side's
-// write half is shut so that it sees the end too. With idle > 0, the tunnel
-// is cut after idle without traffic in either direction.
+// runTunnel joins client and server until both directions have ended,
+// then closes both and calls end with the bytes each way, the termination
+// state ("--", "CD"/"SD" for an abort by the client/server, "cD" for the
+// idle timeout) and the closer given to track. When one side finishes
+// sending, the other side's write half is shut so that it sees the end too.
+// With idle > 0, the tunnel is cut after idle without traffic in either
+// direction.
 //
-// Between raw TCP and unix sockets each direction moves with splice(2): no
-// byte passes through user space, and idleness is read from the TCP
-// socket's TCP_INFO instead of being counted.
-// Other pairs (TLS, PROXY-header wrappers over unix sockets) copy through a
-// pooled buffer.
-func Tunnel(client, server net.Conn, idle time.Duration) (fromClient, fromServer int64, term string) {
+// Raw TCP and unix sockets go to lp, which splices them, and runTunnel
+// returns at once; end is called later on another goroutine. Other pairs
+// (TLS) copy through a pooled buffer on goroutines, as do all pairs when
+// lp is nil, and runTunnel returns after end. track gets, before the tunnel
+// can end, what ends it early ("shutdown sessions").
+func runTunnel(lp *Loop, client, server net.Conn, idle time.Duration, track func(io.Closer), end func(c io.Closer, fromClient, fromServer int64, term string)) {
+	var drained int64
+	if lp != nil {
+		t, n, err := lp.adopt(client, server, idle)
+		if err != nil {
+			client.Close()
+			server.Close()
+			track(client)
+			end(client, n, 0, "SD")
+			return
+		}
+		if t != nil {
+			track(t)
+			lp.start(t, func(fromClient, fromServer int64, term string) {
+				end(t, n+fromClient, fromServer, term)
+			})
+			return
+		}
+		drained = n
+	}
+	track(client)
+	fromClient, fromServer, term := copyTunnel(client, server, idle)
+	end(client, drained+fromClient, fromServer, term)
+}
+
+// copyTunnel runs the tunnel of runTunnel on goroutines, copying through a
+// pooled buffer; idleness is read from a TCP side's TCP_INFO if there is
+// one, else from the copies' reads.
+func copyTunnel(client, server net.Conn, idle time.Duration) (fromClient, fromServer int64, term string) {
 	t := &tunnel{client: client, server: server, idle: idle}
 	t.lastRead.Store(time.Now().UnixNano())
 	if idle > 0 {
@@ -85,20 +116,7 @@ type tunnel struct {
 // error (not the end of src) aborts both sides so that the other direction
 // ends too.
 func (t *tunnel) copy(dst, src net.Conn) (int64, error) {
-	var n int64
-	var err error
-	if d, s, ok := rawConns(dst, src); ok {
-		var lastRead *atomic.Int64
-		if t.idle > 0 && t.tcp == nil {
-			lastRead = &t.lastRead // no TCP_INFO to tell idleness
-		}
-		_, srcTCP := src.(*net.TCPConn)
-		n, err = spliceCopy(d, s, lastRead, srcTCP)
-	} else if spliceable(dst, src) {
-		n, err = io.Copy(dst, src) // a PROXY-header wrapper drains its buffer first
-	} else {
-		n, err = t.copyBuffered(dst, src)
-	}
+	n, err := t.copyBuffered(dst, src)
 	if err != nil && !t.expired.Load() {
 		// Reading a closed socket after the other direction aborted is
 		// not this side's fault.
@@ -146,7 +164,7 @@ func (t *tunnel) copyBuffered(dst, src net.Conn) (int64, error) {
 func (t *tunnel) checkIdle() {
 	quiet := time.Since(time.Unix(0, t.lastRead.Load()))
 	if t.tcp != nil {
-		if d, ok := tcpQuiet(t.tcp); ok {
+		if d, ok := connQuiet(t.tcp); ok {
 			quiet = min(quiet, d)
 		}
 	}
@@ -164,22 +182,29 @@ func (t *tunnel) checkIdle() {
 	t.server.Close()
 }
 
-// tcpQuiet is the time since data last went either way on c, from the
-// kernel's TCP_INFO.
-func tcpQuiet(c *net.TCPConn) (time.Duration, bool) {
-	rc, err := c.SyscallConn()
+// tcpQuiet is the time since data last went either way on the TCP socket
+// fd, from the kernel's TCP_INFO.
+func tcpQuiet(fd int) (time.Duration, bool) {
+	info, err := unix.GetsockoptTCPInfo(fd, unix.SOL_TCP, unix.TCP_INFO)
 	if err != nil {
-		return 0, false
-	}
-	var info *unix.TCPInfo
-	var ierr error
-	if err := rc.Control(func(fd uintptr) {
-		info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.SOL_TCP, unix.TCP_INFO)
-	}); err != nil || ierr != nil {
 		return 0, false
 	}
 	ms := min(info.Last_data_recv, info.Last_data_sent)
 	return time.Duration(ms) * time.Millisecond, true
+}
+
+// connQuiet is tcpQuiet for a socket in Go's poller.
+func connQuiet(c *net.TCPConn) (time.Duration, bool) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	var d time.Duration
+	var ok bool
+	if err := rc.Control(func(fd uintptr) { d, ok = tcpQuiet(int(fd)) }); err != nil {
+		return 0, false
+	}
+	return d, ok
 }
 
 // raw returns the socket under a PROXY-header wrapper.
@@ -193,24 +218,6 @@ func raw(c net.Conn) net.Conn {
 func tcpOf(c net.Conn) *net.TCPConn {
 	tc, _ := raw(c).(*net.TCPConn)
 	return tc
-}
-
-// spliceable reports whether io.Copy(dst, src) runs on splice(2): from a
-// TCP or unix socket into a TCP socket, or from a TCP socket into a unix
-// socket. A PROXY-header wrapper hands its socket to io.Copy once its
-// buffer is drained.
-func spliceable(dst, src net.Conn) bool {
-	switch raw(dst).(type) {
-	case *net.TCPConn:
-		switch raw(src).(type) {
-		case *net.TCPConn, *net.UnixConn:
-			return true
-		}
-	case *net.UnixConn:
-		_, ok := raw(src).(*net.TCPConn)
-		return ok
-	}
-	return false
 }
 
 // closeWrite shuts the write half of c, so the peer reads the end.

@@ -40,20 +40,32 @@ func connPair(t testing.TB, family string) (a, b net.Conn) {
 type tunnelCase struct {
 	name           string
 	client, server string // families
-	wrap           bool   // hide the types: the buffered copy
+	wrap           bool   // hide the types: the buffered copy on goroutines
 }
 
 var tunnelCases = []tunnelCase{
-	{"tcp-unix splice", "tcp", "unix", false},
-	{"tcp-tcp splice", "tcp", "tcp", false},
-	{"unix-tcp splice", "unix", "tcp", false},
-	{"unix-unix buffered", "unix", "unix", false},
+	{"tcp-unix loop", "tcp", "unix", false},
+	{"tcp-tcp loop", "tcp", "tcp", false},
+	{"unix-tcp loop", "unix", "tcp", false},
+	{"unix-unix loop", "unix", "unix", false},
 	{"tcp-unix buffered", "tcp", "unix", true},
 }
 
-// setupTunnel runs Tunnel between a client pair and a server pair and
-// returns the outer ends: what the client and the server hold.
-func setupTunnel(t *testing.T, tc tunnelCase, idle time.Duration) (client, server net.Conn, done <-chan [3]any) {
+// tunnelEnd is what runTunnel reported.
+type tunnelEnd struct {
+	in, out int64
+	term    string
+}
+
+// setupTunnel runs runTunnel between a client pair and a server pair and
+// returns the outer ends (what the client and the server hold), where its
+// end arrives, and what ends the tunnel early.
+func setupTunnel(t *testing.T, tc tunnelCase, idle time.Duration) (client, server net.Conn, done <-chan tunnelEnd, kill io.Closer) {
+	t.Helper()
+	return setupTunnelOn(t, testLoop(t), tc, idle)
+}
+
+func setupTunnelOn(t testing.TB, lp *Loop, tc tunnelCase, idle time.Duration) (client, server net.Conn, done <-chan tunnelEnd, kill io.Closer) {
 	t.Helper()
 	client, fromClient := connPair(t, tc.client)
 	toServer, server := connPair(t, tc.server)
@@ -61,24 +73,26 @@ func setupTunnel(t *testing.T, tc tunnelCase, idle time.Duration) (client, serve
 	if tc.wrap {
 		fromClient, toServer = opaque{fromClient}, opaque{toServer}
 	}
-	if got, want := spliceable(toServer, fromClient), !tc.wrap && (tc.client == "tcp" || tc.server == "tcp"); got != want {
-		t.Fatalf("spliceable = %v, want %v", got, want)
-	}
-	out := make(chan [3]any, 1)
-	go func() {
-		in, outN, term := Tunnel(fromClient, toServer, idle)
-		out <- [3]any{in, outN, term}
-	}()
-	return client, server, out
+	out := make(chan tunnelEnd, 1)
+	tracked := make(chan io.Closer, 1)
+	go runTunnel(lp, fromClient, toServer, idle, func(c io.Closer) {
+		if _, onLoop := c.(*loopTunnel); onLoop == tc.wrap {
+			t.Errorf("tracked %T for %s", c, tc.name)
+		}
+		tracked <- c
+	}, func(c io.Closer, in, outN int64, term string) {
+		out <- tunnelEnd{in, outN, term}
+	})
+	return client, server, out, <-tracked
 }
 
-func tunnelResult(t *testing.T, ch <-chan [3]any) (int64, int64, string) {
+func tunnelResult(t testing.TB, ch <-chan tunnelEnd) (int64, int64, string) {
 	t.Helper()
 	select {
 	case r := <-ch:
-		return r[0].(int64), r[1].(int64), r[2].(string)
+		return r.in, r.out, r.term
 	case <-time.After(10 * time.Second):
-		t.Fatal("Tunnel did not end within 10s")
+		t.Fatal("the tunnel did not end within 10s")
 	}
 	return 0, 0, ""
 }
@@ -86,7 +100,7 @@ func tunnelResult(t *testing.T, ch <-chan [3]any) (int64, int64, string) {
 func TestTunnelBytesAndHalfClose(t *testing.T) {
 	for _, tc := range tunnelCases {
 		t.Run(tc.name, func(t *testing.T) {
-			client, server, done := setupTunnel(t, tc, 0)
+			client, server, done, _ := setupTunnel(t, tc, 0)
 			up, down := payload(300<<10), payload(200<<10)
 			go func() {
 				client.Write(up)
@@ -120,7 +134,7 @@ func TestTunnelIdle(t *testing.T) {
 	for _, tc := range tunnelCases {
 		t.Run(tc.name+"/active", func(t *testing.T) {
 			t.Parallel() // these wait on the clock, not the CPU
-			client, server, done := setupTunnel(t, tc, idle)
+			client, server, done, _ := setupTunnel(t, tc, idle)
 			go func() { // echo, then half-close as the client did
 				io.Copy(server, server)
 				server.(interface{ CloseWrite() error }).CloseWrite()
@@ -145,7 +159,7 @@ func TestTunnelIdle(t *testing.T) {
 		t.Run(tc.name+"/one way", func(t *testing.T) {
 			t.Parallel()
 			// Only the server talks: the client's side stays quiet.
-			client, server, done := setupTunnel(t, tc, idle)
+			client, server, done, _ := setupTunnel(t, tc, idle)
 			start := time.Now()
 			go func() {
 				for time.Since(start) < 3*idle {
@@ -164,7 +178,7 @@ func TestTunnelIdle(t *testing.T) {
 		})
 		t.Run(tc.name+"/silent", func(t *testing.T) {
 			t.Parallel()
-			client, _, done := setupTunnel(t, tc, idle)
+			client, _, done, _ := setupTunnel(t, tc, idle)
 			client.Write([]byte("hi"))
 			start := time.Now()
 			in, _, term := tunnelResult(t, done)
@@ -182,7 +196,7 @@ func TestTunnelIdle(t *testing.T) {
 // before Tunnel has finished setting up.
 func TestTunnelTinyIdle(t *testing.T) {
 	for i := 0; i < 20; i++ {
-		client, server, done := setupTunnel(t, tunnelCases[0], time.Nanosecond)
+		client, server, done, _ := setupTunnel(t, tunnelCases[0], time.Nanosecond)
 		if _, _, term := tunnelResult(t, done); term != "cD" {
 			t.Fatalf("term %q", term)
 		}
@@ -191,32 +205,26 @@ func TestTunnelTinyIdle(t *testing.T) {
 	}
 }
 
-func TestSpliceable(t *testing.T) {
+func TestRawSocket(t *testing.T) {
 	tcp, tcp2 := tcpPair(t)
 	defer tcp.Close()
 	defer tcp2.Close()
 	ux, ux2 := connPair(t, "unix")
 	defer ux.Close()
 	defer ux2.Close()
-	ptcp := proxyproto.NewConn(tcp)
-	pux := proxyproto.NewConn(ux)
 	for _, tc := range []struct {
-		name     string
-		dst, src net.Conn
-		want     bool
+		name      string
+		c         net.Conn
+		ok, isTCP bool
 	}{
-		{"tcp<-tcp", tcp, tcp2, true},
-		{"tcp<-unix", tcp, ux, true},
-		{"unix<-tcp", ux, tcp, true},
-		{"unix<-unix", ux, ux2, false},
-		{"unix<-proxy(tcp)", ux, ptcp, true},
-		{"proxy(tcp)<-unix", ptcp, ux, true},
-		{"proxy(unix)<-unix", pux, ux2, false},
-		{"tcp<-opaque", tcp, opaque{tcp2}, false},
-		{"opaque<-tcp", opaque{tcp2}, tcp, false},
+		{"tcp", tcp, true, true},
+		{"unix", ux, true, false},
+		{"proxy(tcp)", proxyproto.NewConn(tcp), true, true},
+		{"proxy(unix)", proxyproto.NewConn(ux), true, false},
+		{"opaque", opaque{tcp2}, false, false},
 	} {
-		if got := spliceable(tc.dst, tc.src); got != tc.want {
-			t.Errorf("%s: spliceable = %v, want %v", tc.name, got, tc.want)
+		if _, isTCP, ok := rawSocket(tc.c); ok != tc.ok || isTCP != tc.isTCP {
+			t.Errorf("%s: rawSocket = %v, %v; want %v, %v", tc.name, isTCP, ok, tc.isTCP, tc.ok)
 		}
 	}
 }

@@ -42,6 +42,8 @@ type frontend struct {
 	sessions *sessions
 	// handshakes is the process's gate on TLS handshakes.
 	handshakes handshakeGate
+	// tunnels is the process's loop for tcp-mode tunnels.
+	tunnels *dispatcher.Loop
 }
 
 func (fe *frontend) active() int { return int(fe.counters.cur.Load()) }
@@ -102,26 +104,30 @@ func (fe *frontend) serve(c net.Conn, release func()) {
 		fe.http.serve(conn, done)
 		return
 	}
-	fe.forward(conn, src, dst, accepted)
-	done()
+	fe.forward(conn, src, dst, accepted, done)
 }
 
-// forward runs a tcp-mode connection to the end.
-func (fe *frontend) forward(conn net.Conn, src, dst net.Addr, accepted time.Time) {
-	defer conn.Close()
+// forward runs a tcp-mode connection and calls done when it is over. A
+// tunnel the process's loop runs outlives this goroutine, which returns
+// as soon as the loop has it.
+func (fe *frontend) forward(conn net.Conn, src, dst net.Addr, accepted time.Time, done func()) {
 	if fe.backend == nil {
 		fe.log.Warn("no backend for connection", "frontend", fe.proxy.Name)
+		conn.Close()
+		done()
 		return
 	}
-	res := dispatcher.Forward(context.Background(), conn, src, dst, fe.backend, fe.proxy)
-	fe.counters.bytesIn.Add(res.BytesFromClient)
-	fe.counters.bytesOut.Add(res.BytesFromServer)
-	if res.Server == "" {
-		fe.counters.denied.Add(1)
-	}
-	if fe.alog != nil {
-		fe.logTCP(src, dst, accepted, res)
-	}
+	dispatcher.Forward(context.Background(), fe.tunnels, conn, src, dst, fe.backend, fe.proxy, func(res dispatcher.Result) {
+		fe.counters.bytesIn.Add(res.BytesFromClient)
+		fe.counters.bytesOut.Add(res.BytesFromServer)
+		if res.Server == "" {
+			fe.counters.denied.Add(1)
+		}
+		if fe.alog != nil {
+			fe.logTCP(src, dst, accepted, res)
+		}
+		done()
+	})
 }
 
 func (fe *frontend) handshakeTimeout() time.Duration {

@@ -12,6 +12,7 @@ import (
 	"github.com/sluicelb/sluice/cache"
 	"github.com/sluicelb/sluice/config"
 	"github.com/sluicelb/sluice/control"
+	"github.com/sluicelb/sluice/dispatcher"
 )
 
 // generation is one configuration as this process runs it. Connections keep
@@ -32,15 +33,17 @@ type generation struct {
 	sessions *sessions
 	// handshakes is the process's gate on TLS handshakes.
 	handshakes handshakeGate
-	prev       *generation
-	stopAll    context.CancelFunc // stops health checks
-	log        *slog.Logger
+	// tunnels is the process's loop for tcp-mode tunnels.
+	tunnels *dispatcher.Loop
+	prev    *generation
+	stopAll context.CancelFunc // stops health checks
+	log     *slog.Logger
 }
 
 // newGeneration builds the runtime objects of a configuration for this
 // process. prev is the generation it replaces (nil at start): backends take
 // their live server state from it.
-func newGeneration(msg control.Msg, prev *generation, ss *sessions, hs handshakeGate, keys *keyring, log *slog.Logger) (*generation, error) {
+func newGeneration(msg control.Msg, prev *generation, ss *sessions, hs handshakeGate, tunnels *dispatcher.Loop, keys *keyring, log *slog.Logger) (*generation, error) {
 	cfg := msg.Config
 	g := &generation{
 		cfg:        cfg,
@@ -50,6 +53,7 @@ func newGeneration(msg control.Msg, prev *generation, ss *sessions, hs handshake
 		counters:   make(map[string]*frontendCounters),
 		sessions:   ss,
 		handshakes: hs,
+		tunnels:    tunnels,
 		prev:       prev,
 		log:        log,
 	}
@@ -116,6 +120,7 @@ func (g *generation) addFrontends(p *config.Proxy, msg control.Msg, keys *keyrin
 			counters:   counters,
 			sessions:   g.sessions,
 			handshakes: g.handshakes,
+			tunnels:    g.tunnels,
 		}
 		if b.SSL {
 			tc, err := serverTLS(b, msg.TLS, keys)

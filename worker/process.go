@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/sluicelb/sluice/control"
+	"github.com/sluicelb/sluice/dispatcher"
 )
 
 // Process is one child process.
@@ -43,6 +44,9 @@ type Process struct {
 	keys *keyring
 	// handshakes bounds the TLS handshakes computing at a time.
 	handshakes handshakeGate
+	// tunnels splices the tcp-mode connections between raw sockets; it
+	// starts with the first one. Stopping the process ends them with it.
+	tunnels *dispatcher.Loop
 
 	// stopping is closed when the process stops accepting.
 	stopping chan struct{}
@@ -65,6 +69,7 @@ func Run(ctrlFile *os.File, num int, log *slog.Logger) error {
 		listeners: make(map[string]net.Listener),
 		stopping:  make(chan struct{}),
 		keys:      newKeyring(),
+		tunnels:   dispatcher.NewLoop(log.With("process", num)),
 		// All the CPUs the process may use but one, which stays
 		// free for established sessions.
 		handshakes: newHandshakeGate(runtime.GOMAXPROCS(0) - 1),
@@ -90,7 +95,7 @@ func (p *Process) run() error {
 		return p.refuse(err)
 	}
 	p.keys.update(msg.TLS)
-	g, err := newGeneration(msg, nil, &p.sessions, p.handshakes, p.keys, p.log)
+	g, err := newGeneration(msg, nil, &p.sessions, p.handshakes, p.tunnels, p.keys, p.log)
 	if err != nil {
 		return p.refuse(err)
 	}
@@ -146,7 +151,7 @@ func (p *Process) reload(ctx context.Context, msg control.Msg, attached []*os.Fi
 	}
 	old := p.gen.Load()
 	p.keys.update(msg.TLS)
-	g, err := newGeneration(msg, old, &p.sessions, p.handshakes, p.keys, p.log)
+	g, err := newGeneration(msg, old, &p.sessions, p.handshakes, p.tunnels, p.keys, p.log)
 	if err != nil {
 		p.closeListeners(fresh)
 		return err
