@@ -151,9 +151,12 @@ type loopTunnel struct {
 	tcp      int   // a TCP side, whose TCP_INFO tells idleness; -1 if none
 	lastRead int64 // unix nanoseconds of the last burst, without tcp
 	killed   bool
-	started  bool
-	ended    bool
-	end      func(fromClient, fromServer int64, term string)
+	// out[i]: fds[i] is watched for room to write, which only a flow
+	// waiting for its destination needs.
+	out     [2]bool
+	started bool
+	ended   bool
+	end     func(fromClient, fromServer int64, term string)
 }
 
 // flow is one direction of a loopTunnel: it reads side from and writes
@@ -430,7 +433,7 @@ func (lp *Loop) add(t *loopTunnel) {
 	}
 	for _, fd := range t.fds {
 		lp.socks[fd] = t
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
+		ev := unix.EpollEvent{Events: watchIn, Fd: int32(fd)}
 		if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 			// Out of epoll watches (fs.epoll.max_user_watches):
 			// "R", a resource of the proxy was exhausted.
@@ -465,7 +468,34 @@ func (lp *Loop) event(fd int, events uint32) {
 	}
 	if f := &t.flows[1-side]; f.state == waitOut && events&(unix.EPOLLOUT|failed) != 0 {
 		lp.move(f)
+	} else if events&unix.EPOLLOUT != 0 {
+		t.watchOut(side, false) // nothing waits for room any more
 	}
+}
+
+// watchIn is what the loop always watches on a tunnel's socket.
+const watchIn = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
+
+// watchOut starts or stops watching fds[side] for room to write. A socket
+// is watched for it only while a flow waits to write to it: a unix socket
+// reports room after every read its peer makes, and each report would
+// wake the loop for nothing. Starting to watch reports at once a socket
+// that has room already, so no wakeup is lost.
+func (t *loopTunnel) watchOut(side int, on bool) {
+	if t.ended || t.out[side] == on {
+		return
+	}
+	ev := unix.EpollEvent{Events: watchIn, Fd: int32(t.fds[side])}
+	if on {
+		ev.Events |= unix.EPOLLOUT
+	}
+	if err := unix.EpollCtl(t.lp.epfd, unix.EPOLL_CTL_MOD, t.fds[side], &ev); err != nil {
+		// A flow that cannot learn when to go on would hang.
+		t.lp.log.Warn("tunnel closed", "err", fmt.Errorf("watch a tunnel's socket: epoll_ctl: %w", err))
+		t.finish("RD")
+		return
+	}
+	t.out[side] = on
 }
 
 // move runs a flow: splice the source into a pipe (taken from the pool
@@ -505,6 +535,7 @@ func (lp *Loop) move(f *flow) {
 		for f.sp.p.n > 0 {
 			if !f.sp.drain(uintptr(dst)) {
 				f.state = waitOut
+				t.watchOut(1-f.from, true)
 				return
 			}
 			if f.sp.err != nil {

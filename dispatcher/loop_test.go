@@ -18,10 +18,10 @@ import (
 )
 
 var loopCases = []tunnelCase{
-	{"tcp-unix", "tcp", "unix", false},
-	{"tcp-tcp", "tcp", "tcp", false},
-	{"unix-tcp", "unix", "tcp", false},
-	{"unix-unix", "unix", "unix", false},
+	{"tcp-unix", "tcp", "unix", false, 0},
+	{"tcp-tcp", "tcp", "tcp", false, 0},
+	{"unix-tcp", "unix", "tcp", false, 0},
+	{"unix-unix", "unix", "unix", false, 0},
 }
 
 // reset closes c with an RST (TCP) or at once with bytes unread (unix), so

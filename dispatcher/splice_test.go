@@ -30,7 +30,7 @@ func pipeFDs(t *testing.T) int {
 func TestIdleTunnelsHoldNoPipes(t *testing.T) {
 	const tunnels = 100
 	before := pipeFDs(t)
-	tc := tunnelCase{"tcp-unix loop", "tcp", "unix", false}
+	tc := tunnelCase{"tcp-unix loop", "tcp", "unix", false, 0}
 	lp := testLoop(t)
 	for i := 0; i < tunnels; i++ {
 		client, server, _, _ := setupTunnelOn(t, lp, tc, 0)

@@ -41,14 +41,15 @@ type tunnelCase struct {
 	name           string
 	client, server string // families
 	wrap           bool   // hide the types: the buffered copy on goroutines
+	sndbuf         int    // when not 0, the send buffer of the tunnel's own sockets
 }
 
 var tunnelCases = []tunnelCase{
-	{"tcp-unix loop", "tcp", "unix", false},
-	{"tcp-tcp loop", "tcp", "tcp", false},
-	{"unix-tcp loop", "unix", "tcp", false},
-	{"unix-unix loop", "unix", "unix", false},
-	{"tcp-unix buffered", "tcp", "unix", true},
+	{"tcp-unix loop", "tcp", "unix", false, 0},
+	{"tcp-tcp loop", "tcp", "tcp", false, 0},
+	{"unix-tcp loop", "unix", "tcp", false, 0},
+	{"unix-unix loop", "unix", "unix", false, 0},
+	{"tcp-unix buffered", "tcp", "unix", true, 0},
 }
 
 // tunnelEnd is what runTunnel reported.
@@ -70,6 +71,13 @@ func setupTunnelOn(t testing.TB, lp *Loop, tc tunnelCase, idle time.Duration) (c
 	client, fromClient := connPair(t, tc.client)
 	toServer, server := connPair(t, tc.server)
 	t.Cleanup(func() { client.Close(); server.Close() })
+	if tc.sndbuf > 0 {
+		for _, c := range []net.Conn{fromClient, toServer} {
+			if err := c.(interface{ SetWriteBuffer(int) error }).SetWriteBuffer(tc.sndbuf); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	if tc.wrap {
 		fromClient, toServer = opaque{fromClient}, opaque{toServer}
 	}
@@ -258,5 +266,54 @@ func TestIdleTimeoutSides(t *testing.T) {
 	be.Timeouts.Tunnel = 7
 	if got := IdleTimeout(fe, be); got != 7 {
 		t.Errorf("IdleTimeout = %d, want the backend's tunnel timeout 7", got)
+	}
+}
+
+// With tiny send buffers, the tunnel's sockets are full after every few
+// KiB: each flow waits for room again and again, and must be woken each
+// time.
+func TestTunnelFullDestination(t *testing.T) {
+	for _, tc := range tunnelCases {
+		tc.sndbuf = 4096
+		t.Run(tc.name, func(t *testing.T) {
+			client, server, done, _ := setupTunnel(t, tc, 0)
+			up, down := payload(1<<20), payload(1<<20)
+			go func() {
+				client.Write(up)
+				client.(interface{ CloseWrite() error }).CloseWrite()
+			}()
+			go func() {
+				server.Write(down)
+				server.(interface{ CloseWrite() error }).CloseWrite()
+			}()
+			// Read both ends a little at a time, so that the tunnel's
+			// writes keep finding them full.
+			read := func(c net.Conn, got chan<- []byte) {
+				c.SetReadDeadline(time.Now().Add(10 * time.Second)) // a stalled flow fails the test
+				var all []byte
+				buf := make([]byte, 1024)
+				for {
+					n, err := c.Read(buf)
+					all = append(all, buf[:n]...)
+					if err != nil {
+						got <- all
+						return
+					}
+				}
+			}
+			atServer, atClient := make(chan []byte, 1), make(chan []byte, 1)
+			go read(server, atServer)
+			go read(client, atClient)
+			if got := <-atServer; !bytes.Equal(got, up) {
+				t.Errorf("server got %d bytes, client sent %d", len(got), len(up))
+			}
+			if got := <-atClient; !bytes.Equal(got, down) {
+				t.Errorf("client got %d bytes, server sent %d", len(got), len(down))
+			}
+			in, out, term := tunnelResult(t, done)
+			if in != int64(len(up)) || out != int64(len(down)) || term != "--" {
+				t.Errorf("Tunnel = %d, %d, %q", in, out, term)
+			}
+		})
 	}
 }
