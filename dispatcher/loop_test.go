@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	proxyproto "github.com/pires/go-proxyproto"
 	"golang.org/x/sys/unix"
 
 	"github.com/sluicelb/sluice/backend"
@@ -283,5 +284,48 @@ func TestLoopClose(t *testing.T) {
 	_, _, done, _ = setupTunnelOn(t, lp, loopCases[0], 0)
 	if _, _, term := tunnelResult(t, done); term != "--" {
 		t.Errorf("term %q after Close", term)
+	}
+}
+
+// A client behind a PROXY header may send its first bytes in the same
+// packet: the wrapper has read them already, and the loop, which reads the
+// socket, must get them to the server first, in order.
+func TestLoopProxyClientBufferedBytes(t *testing.T) {
+	client, fromClient := connPair(t, "tcp")
+	toServer, server := connPair(t, "unix")
+	t.Cleanup(func() { client.Close(); server.Close() })
+	hdr := proxyproto.HeaderProxyFromAddrs(2, client.LocalAddr(), client.RemoteAddr())
+	first := []byte("first bytes, in the header's packet")
+	var msg bytes.Buffer
+	if _, err := hdr.WriteTo(&msg); err != nil {
+		t.Fatal(err)
+	}
+	msg.Write(first)
+	if _, err := client.Write(msg.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	pc := proxyproto.NewConn(fromClient, proxyproto.WithPolicy(proxyproto.REQUIRE))
+	if _, err := pc.Read(nil); err != nil { // reads the header, and the bytes after it
+		t.Fatal(err)
+	}
+
+	out := make(chan tunnelEnd, 1)
+	go runTunnel(testLoop(t), pc, toServer, 0, func(c io.Closer) {
+		if _, onLoop := c.(*loopTunnel); !onLoop {
+			t.Errorf("tracked %T, want the loop's tunnel", c)
+		}
+	}, func(_ io.Closer, in, outN int64, term string) {
+		out <- tunnelEnd{in, outN, term}
+	})
+	rest := payload(100 << 10)
+	client.Write(rest)
+	client.(*net.TCPConn).CloseWrite()
+	got, err := readEnd(t, server)
+	if want := append(first, rest...); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("server got %d bytes (%v), want %d", len(got), err, len(want))
+	}
+	server.Close()
+	if in, _, term := tunnelResult(t, out); in != int64(len(first)+len(rest)) || term != "--" {
+		t.Errorf("tunnel ended with %d bytes from the client, %q; want %d, --", in, term, len(first)+len(rest))
 	}
 }
