@@ -15,6 +15,7 @@ import (
 
 	proxyproto "github.com/pires/go-proxyproto"
 
+	"github.com/sluicelb/sluice/addr"
 	"github.com/sluicelb/sluice/backend"
 	"github.com/sluicelb/sluice/config"
 )
@@ -55,19 +56,89 @@ const maxTurnAround = time.Second
 func Forward(ctx context.Context, lp *Loop, client net.Conn, src, dst net.Addr, be *backend.Backend, fe *config.Proxy, done func(Result)) {
 	p := be.Proxy()
 	res := Result{Backend: be.Name(), Tc: -1, Term: "--"}
-	server, s := connectAside(ctx, be, p, client, src, dst, &res)
-	if server == nil {
+	server, s := connectAside(ctx, be, p, ClientSNI(client), src, dst, false, &res)
+	if s == nil {
 		client.Close()
 		done(res)
 		return
 	}
-	runTunnel(lp, client, server, IdleTimeout(fe, p), s.Track, func(c io.Closer, fromClient, fromServer int64, term string) {
+	runTunnel(lp, client, server.conn, IdleTimeout(fe, p), s.Track, tunnelDone(s, res, done))
+}
+
+// ForwardSocket is Forward for a client taken as a Socket, with its
+// addresses as src and dst. The tunnel runs on lp, which takes the socket
+// as it is; a unix server is connected outside Go's netpoller for it too.
+// With a server reached over TLS, or without a loop that runs, the socket
+// goes to Go's netpoller and the tunnel runs as Forward's would.
+func ForwardSocket(ctx context.Context, lp *Loop, client *Socket, be *backend.Backend, fe *config.Proxy, done func(Result)) {
+	if lp == nil || lp.init() != nil {
+		c, err := client.Conn()
+		if err != nil {
+			client.Close()
+			done(Result{Backend: be.Name(), Tc: -1, Term: "RC"})
+			return
+		}
+		Forward(ctx, lp, c, client.Remote, client.Local, be, fe, done)
+		return
+	}
+	p := be.Proxy()
+	res := Result{Backend: be.Name(), Tc: -1, Term: "--"}
+	server, s := connectAside(ctx, be, p, "", client.Remote, client.Local, true, &res)
+	if s == nil {
+		client.Close()
+		done(res)
+		return
+	}
+	idle := IdleTimeout(fe, p)
+	end := tunnelDone(s, res, done)
+	sfd, sTCP := server.fd, false
+	if server.conn != nil {
+		sock, isTCP, ok := rawSocket(server.conn)
+		if !ok { // over TLS: copied on goroutines
+			c, err := client.Conn()
+			if err != nil {
+				client.Close()
+				server.conn.Close()
+				end(nil, 0, 0, "RC")
+				return
+			}
+			runTunnel(lp, c, server.conn, idle, s.Track, end)
+			return
+		}
+		fd, err := dupFD(sock)
+		server.conn.Close()
+		if err != nil {
+			client.Close()
+			end(nil, 0, 0, "RC")
+			return
+		}
+		sfd, sTCP = fd, isTCP
+	}
+	t := lp.tunnel(client.fd, sfd, true, sTCP, idle)
+	s.Track(t)
+	lp.start(t, func(fromClient, fromServer int64, term string) {
+		end(t, fromClient, fromServer, term)
+	})
+}
+
+// tunnelDone returns what a tunnel to s calls when it has ended: it
+// completes res with the bytes each way and the termination state,
+// releases the server and reports res to done.
+func tunnelDone(s *backend.Server, res Result, done func(Result)) func(c io.Closer, fromClient, fromServer int64, term string) {
+	return func(c io.Closer, fromClient, fromServer int64, term string) {
 		res.BytesFromClient, res.BytesFromServer, res.Term = fromClient, fromServer, term
 		s.Transfer(fromClient, fromServer)
 		s.Untrack(c)
 		s.Release()
 		done(res)
-	})
+	}
+}
+
+// dialed is a connection connect made to a server: conn, or for a tunnel
+// the loop will run, fd (conn nil), a unix socket outside Go's netpoller.
+type dialed struct {
+	conn net.Conn
+	fd   int
 }
 
 // connectAside runs connect on a goroutine of its own and waits for it.
@@ -75,11 +146,11 @@ func Forward(ctx context.Context, lp *Loop, client net.Conn, src, dst net.Addr, 
 // 8 KiB; run here, that stack would stay with the connection for its whole
 // life while this goroutine sits in the tunnel, and most connections are
 // idle most of the time. A goroutine that ends gives its stack back.
-func connectAside(ctx context.Context, be *backend.Backend, p *config.Proxy, client net.Conn, src, dst net.Addr, res *Result) (net.Conn, *backend.Server) {
+func connectAside(ctx context.Context, be *backend.Backend, p *config.Proxy, sni string, src, dst net.Addr, forLoop bool, res *Result) (dialed, *backend.Server) {
 	// The outcome comes back by value so that nothing the goroutine
 	// touched stays on the heap for the connection's life.
 	type outcome struct {
-		server net.Conn
+		server dialed
 		s      *backend.Server
 		res    Result
 	}
@@ -87,7 +158,7 @@ func connectAside(ctx context.Context, be *backend.Backend, p *config.Proxy, cli
 	start := *res
 	go func() {
 		o := outcome{res: start}
-		o.server, o.s = connect(ctx, be, p, client, src, dst, &o.res)
+		o.server, o.s = connect(ctx, be, p, sni, src, dst, forLoop, &o.res)
 		done <- o
 	}()
 	o := <-done
@@ -99,9 +170,10 @@ func connectAside(ctx context.Context, be *backend.Backend, p *config.Proxy, cli
 // times: without "option redispatch" on the same server, which keeps its
 // slot; with it, on another server when one can take the connection. A
 // retry on the same server waits a turn-around pause first, unless the
-// failure was a timeout, as HAProxy does. It returns nil when no
-// connection could be made, with res saying why.
-func connect(ctx context.Context, be *backend.Backend, p *config.Proxy, client net.Conn, src, dst net.Addr, res *Result) (net.Conn, *backend.Server) {
+// failure was a timeout, as HAProxy does. It returns a nil server when no
+// connection could be made, with res saying why. sni is the client's
+// server name, for "sni ssl_fc_sni"; forLoop is dial's.
+func connect(ctx context.Context, be *backend.Backend, p *config.Proxy, sni string, src, dst net.Addr, forLoop bool, res *Result) (dialed, *backend.Server) {
 	var s, failed *backend.Server // failed: the server the last attempt used
 	var lastErr error             // why it failed
 	for attempt := 0; ; attempt++ {
@@ -115,7 +187,7 @@ func connect(ctx context.Context, be *backend.Backend, p *config.Proxy, client n
 				if errors.Is(err, backend.ErrQueueTimeout) {
 					res.Term = "sQ"
 				}
-				return nil, nil
+				return dialed{fd: -1}, nil
 			}
 			res.Server = s.Name()
 		}
@@ -123,20 +195,10 @@ func connect(ctx context.Context, be *backend.Backend, p *config.Proxy, client n
 			turnAround(ctx, p)
 		}
 		start := time.Now()
-		c, err := s.Addr().Dial(ctx, p.Timeouts.Connect)
+		d, err := dial(ctx, s, p, sni, src, dst, forLoop)
 		if err == nil {
-			if err = SendProxyHeader(c, s.Config().SendProxy, src, dst); err == nil {
-				if s.TLS() != nil {
-					c, err = StartTLS(ctx, c, s, ClientSNI(client), p.Timeouts.Connect)
-				}
-				if err == nil {
-					res.Tc = time.Since(start)
-					return c, s
-				}
-			}
-			if c != nil {
-				c.Close()
-			}
+			res.Tc = time.Since(start)
+			return d, s
 		}
 		retry := attempt < p.Retries && ctx.Err() == nil
 		redispatch := retry && p.Redispatch
@@ -144,7 +206,7 @@ func connect(ctx context.Context, be *backend.Backend, p *config.Proxy, client n
 		if !retry {
 			s.Release()
 			res.Term = "SC"
-			return nil, nil
+			return dialed{fd: -1}, nil
 		}
 		res.Retries++
 		failed, lastErr = s, err
@@ -155,6 +217,39 @@ func connect(ctx context.Context, be *backend.Backend, p *config.Proxy, client n
 			s = nil
 		}
 	}
+}
+
+// dial connects to s, sends the PROXY header s wants, then with ssl
+// starts TLS. forLoop says the loop will run the tunnel: a unix server
+// without ssl is then connected outside Go's netpoller, which saves the
+// poller's registration, the loop's duplicate and Go's address lookups.
+func dial(ctx context.Context, s *backend.Server, p *config.Proxy, sni string, src, dst net.Addr, forLoop bool) (dialed, error) {
+	a := s.Addr()
+	if forLoop && a.Family != addr.TCP && s.TLS() == nil {
+		fd, err := dialUnix(a)
+		if err != nil {
+			return dialed{fd: -1}, err
+		}
+		if err := SendProxyHeader(fdWriter(fd), s.Config().SendProxy, src, dst); err != nil {
+			closeFD(fd)
+			return dialed{fd: -1}, err
+		}
+		return dialed{fd: fd}, nil
+	}
+	c, err := a.Dial(ctx, p.Timeouts.Connect)
+	if err != nil {
+		return dialed{fd: -1}, err
+	}
+	if err := SendProxyHeader(c, s.Config().SendProxy, src, dst); err != nil {
+		c.Close()
+		return dialed{fd: -1}, err
+	}
+	if s.TLS() != nil {
+		if c, err = StartTLS(ctx, c, s, sni, p.Timeouts.Connect); err != nil {
+			return dialed{fd: -1}, err // StartTLS closed the connection
+		}
+	}
+	return dialed{conn: c, fd: -1}, nil
 }
 
 // turnAround is the pause before connecting again to a server that just

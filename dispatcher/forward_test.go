@@ -18,41 +18,45 @@ import (
 )
 
 func TestForward(t *testing.T) {
-	for _, family := range []string{"tcp", "abns", "abnsz", "unix"} {
-		for _, size := range []int{0, 1, 5, 1 << 20} {
-			t.Run(family+"/"+strconv.Itoa(size), func(t *testing.T) {
-				ln, a := listenOn(t, family)
-				serve(ln, upperAfterEOF)
-				p := tcpProxy(server("s1", 1, a))
-				be := backend.New(p, nil)
-				c, results := forward(t, be, p)
+	for _, accept := range accepts {
+		t.Run(accept, func(t *testing.T) {
+			for _, family := range []string{"tcp", "abns", "abnsz", "unix"} {
+				for _, size := range []int{0, 1, 5, 1 << 20} {
+					t.Run(family+"/"+strconv.Itoa(size), func(t *testing.T) {
+						ln, a := listenOn(t, family)
+						serve(ln, upperAfterEOF)
+						p := tcpProxy(server("s1", 1, a))
+						be := backend.New(p, nil)
+						c, results := forwardBy(t, accept, be, p)
 
-				data := payload(size)
-				go func() {
-					c.Write(data)
-					c.CloseWrite()
-				}()
-				answer, err := io.ReadAll(c)
-				if err != nil {
-					t.Fatal(err)
+						data := payload(size)
+						go func() {
+							c.Write(data)
+							c.CloseWrite()
+						}()
+						answer, err := io.ReadAll(c)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if !bytes.Equal(answer, bytes.ToUpper(data)) {
+							t.Fatalf("answer of %d bytes differs from the %d sent", len(answer), len(data))
+						}
+						r := result(t, results)
+						if r.Term != "--" || r.Server != "s1" || r.Backend != "be" || r.Retries != 0 || r.Redispatched || r.Tc < 0 {
+							t.Errorf("result %+v", r)
+						}
+						if r.BytesFromClient != int64(size) || r.BytesFromServer != int64(size) {
+							t.Errorf("bytes from client %d, from server %d; want %d each", r.BytesFromClient, r.BytesFromServer, size)
+						}
+						noActive(t, be)
+						st := be.Stats()
+						if st.BytesIn != int64(size) || st.BytesOut != int64(size) || st.Total != 1 {
+							t.Errorf("backend counters %+v", st)
+						}
+					})
 				}
-				if !bytes.Equal(answer, bytes.ToUpper(data)) {
-					t.Fatalf("answer of %d bytes differs from the %d sent", len(answer), len(data))
-				}
-				r := result(t, results)
-				if r.Term != "--" || r.Server != "s1" || r.Backend != "be" || r.Retries != 0 || r.Redispatched || r.Tc < 0 {
-					t.Errorf("result %+v", r)
-				}
-				if r.BytesFromClient != int64(size) || r.BytesFromServer != int64(size) {
-					t.Errorf("bytes from client %d, from server %d; want %d each", r.BytesFromClient, r.BytesFromServer, size)
-				}
-				noActive(t, be)
-				st := be.Stats()
-				if st.BytesIn != int64(size) || st.BytesOut != int64(size) || st.Total != 1 {
-					t.Errorf("backend counters %+v", st)
-				}
-			})
-		}
+			}
+		})
 	}
 }
 
@@ -120,46 +124,50 @@ func TestForwardHalfClose(t *testing.T) {
 
 // A server with send-proxy / send-proxy-v2 gets the client's addresses.
 func TestForwardProxyHeader(t *testing.T) {
-	for _, family := range []string{"tcp", "abns"} {
-		for _, version := range []int{1, 2} {
-			t.Run(family+"/v"+strconv.Itoa(version), func(t *testing.T) {
-				ln, a := listenOn(t, family)
-				headers := make(chan *proxyproto.Header, 1)
-				serve(ln, func(c net.Conn) {
-					pc := proxyproto.NewConn(c, proxyproto.WithPolicy(proxyproto.REQUIRE))
-					h := pc.ProxyHeader()
-					headers <- h
-					if h != nil {
-						upperAfterEOF(pc)
-					}
-				})
-				p := tcpProxy(server("s1", 1, a, sendProxy(version)))
-				be := backend.New(p, nil)
-				c, results := forward(t, be, p)
-				c.Write([]byte("data after the header"))
-				c.CloseWrite()
-				answer, _ := io.ReadAll(c)
-				h := <-headers
-				if h == nil {
-					t.Fatal("server got no valid PROXY header")
+	for _, accept := range accepts {
+		t.Run(accept, func(t *testing.T) {
+			for _, family := range []string{"tcp", "abns"} {
+				for _, version := range []int{1, 2} {
+					t.Run(family+"/v"+strconv.Itoa(version), func(t *testing.T) {
+						ln, a := listenOn(t, family)
+						headers := make(chan *proxyproto.Header, 1)
+						serve(ln, func(c net.Conn) {
+							pc := proxyproto.NewConn(c, proxyproto.WithPolicy(proxyproto.REQUIRE))
+							h := pc.ProxyHeader()
+							headers <- h
+							if h != nil {
+								upperAfterEOF(pc)
+							}
+						})
+						p := tcpProxy(server("s1", 1, a, sendProxy(version)))
+						be := backend.New(p, nil)
+						c, results := forwardBy(t, accept, be, p)
+						c.Write([]byte("data after the header"))
+						c.CloseWrite()
+						answer, _ := io.ReadAll(c)
+						h := <-headers
+						if h == nil {
+							t.Fatal("server got no valid PROXY header")
+						}
+						if h.Version != byte(version) || h.Command != proxyproto.PROXY || h.TransportProtocol != proxyproto.TCPv4 {
+							t.Errorf("header version %d command %v protocol %v", h.Version, h.Command, h.TransportProtocol)
+						}
+						// The client's source is the client end's local address;
+						// the destination is the address it connected to.
+						if h.SourceAddr.String() != c.LocalAddr().String() || h.DestinationAddr.String() != c.RemoteAddr().String() {
+							t.Errorf("header %v -> %v, client %v -> %v", h.SourceAddr, h.DestinationAddr, c.LocalAddr(), c.RemoteAddr())
+						}
+						if string(answer) != "DATA AFTER THE HEADER" {
+							t.Errorf("answer %q", answer)
+						}
+						// The header is not part of the counted bytes.
+						if r := result(t, results); r.Term != "--" || r.BytesFromClient != 21 {
+							t.Errorf("result %+v", r)
+						}
+					})
 				}
-				if h.Version != byte(version) || h.Command != proxyproto.PROXY || h.TransportProtocol != proxyproto.TCPv4 {
-					t.Errorf("header version %d command %v protocol %v", h.Version, h.Command, h.TransportProtocol)
-				}
-				// The client's source is the client end's local address;
-				// the destination is the address it connected to.
-				if h.SourceAddr.String() != c.LocalAddr().String() || h.DestinationAddr.String() != c.RemoteAddr().String() {
-					t.Errorf("header %v -> %v, client %v -> %v", h.SourceAddr, h.DestinationAddr, c.LocalAddr(), c.RemoteAddr())
-				}
-				if string(answer) != "DATA AFTER THE HEADER" {
-					t.Errorf("answer %q", answer)
-				}
-				// The header is not part of the counted bytes.
-				if r := result(t, results); r.Term != "--" || r.BytesFromClient != 21 {
-					t.Errorf("result %+v", r)
-				}
-			})
-		}
+			}
+		})
 	}
 }
 
@@ -293,159 +301,167 @@ func TestSendProxyHeaderWriteError(t *testing.T) {
 }
 
 func TestForwardRetries(t *testing.T) {
-	for _, tc := range []struct {
-		name         string
-		servers      []string // "ok" servers listen, others refuse
-		retries      int
-		redispatch   bool
-		wantServer   string
-		wantTerm     string
-		wantRetries  int
-		redispatched bool
-		connErrors   map[string]int64
-		minTime      time.Duration // turn-around pauses before retrying the same server
-	}{
-		{"redispatch to the second server", []string{"bad", "ok"}, 3, true,
-			"ok", "--", 1, true, map[string]int64{"bad": 1}, 0},
-		{"without redispatch, retries stay on the server", []string{"bad", "ok"}, 2, false,
-			"bad", "SC", 2, false, map[string]int64{"bad": 3, "ok": 0}, 2 * 20 * time.Millisecond},
-		{"redispatch, every server refuses", []string{"bad", "bad2"}, 3, true,
-			"", "SC", 3, true, map[string]int64{"bad": 2, "bad2": 2}, 0},
-		{"redispatch, the only server refuses", []string{"bad"}, 2, true,
-			"bad", "SC", 2, true, map[string]int64{"bad": 3}, 2 * 20 * time.Millisecond},
-		{"no retries", []string{"bad", "ok"}, 0, true,
-			"bad", "SC", 0, false, map[string]int64{"bad": 1, "ok": 0}, 0},
-		{"first server fine", []string{"ok", "bad"}, 3, true,
-			"ok", "--", 0, false, map[string]int64{"bad": 0}, 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var servers []*config.Server
-			for i, name := range tc.servers {
-				a := refusedAddr(t)
-				if name == "ok" {
-					var ln net.Listener
-					ln, a = listenOn(t, "abns")
-					serve(ln, upperAfterEOF)
-				}
-				servers = append(servers, server(name, i+1, a))
+	for _, accept := range accepts {
+		t.Run(accept, func(t *testing.T) {
+			for _, tc := range []struct {
+				name         string
+				servers      []string // "ok" servers listen, others refuse
+				retries      int
+				redispatch   bool
+				wantServer   string
+				wantTerm     string
+				wantRetries  int
+				redispatched bool
+				connErrors   map[string]int64
+				minTime      time.Duration // turn-around pauses before retrying the same server
+			}{
+				{"redispatch to the second server", []string{"bad", "ok"}, 3, true,
+					"ok", "--", 1, true, map[string]int64{"bad": 1}, 0},
+				{"without redispatch, retries stay on the server", []string{"bad", "ok"}, 2, false,
+					"bad", "SC", 2, false, map[string]int64{"bad": 3, "ok": 0}, 2 * 20 * time.Millisecond},
+				{"redispatch, every server refuses", []string{"bad", "bad2"}, 3, true,
+					"", "SC", 3, true, map[string]int64{"bad": 2, "bad2": 2}, 0},
+				{"redispatch, the only server refuses", []string{"bad"}, 2, true,
+					"bad", "SC", 2, true, map[string]int64{"bad": 3}, 2 * 20 * time.Millisecond},
+				{"no retries", []string{"bad", "ok"}, 0, true,
+					"bad", "SC", 0, false, map[string]int64{"bad": 1, "ok": 0}, 0},
+				{"first server fine", []string{"ok", "bad"}, 3, true,
+					"ok", "--", 0, false, map[string]int64{"bad": 0}, 0},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					var servers []*config.Server
+					for i, name := range tc.servers {
+						a := refusedAddr(t)
+						if name == "ok" {
+							var ln net.Listener
+							ln, a = listenOn(t, "abns")
+							serve(ln, upperAfterEOF)
+						}
+						servers = append(servers, server(name, i+1, a))
+					}
+					p := tcpProxy(servers...)
+					p.Retries, p.Redispatch = tc.retries, tc.redispatch
+					p.Timeouts.Connect = 20 * time.Millisecond
+					be := backend.New(p, nil)
+					start := time.Now()
+					c, results := forwardBy(t, accept, be, p)
+					c.Write([]byte("x"))
+					c.CloseWrite()
+					answer, _ := io.ReadAll(c)
+					r := result(t, results)
+					took := time.Since(start)
+					if tc.wantServer != "" && r.Server != tc.wantServer {
+						t.Errorf("server %q, want %q", r.Server, tc.wantServer)
+					}
+					if r.Term != tc.wantTerm || r.Retries != tc.wantRetries || r.Redispatched != tc.redispatched {
+						t.Errorf("term %q retries %d redispatched %v; want %q %d %v", r.Term, r.Retries, r.Redispatched,
+							tc.wantTerm, tc.wantRetries, tc.redispatched)
+					}
+					if tc.wantTerm == "--" {
+						if string(answer) != "X" || r.Tc < 0 {
+							t.Errorf("answer %q, Tc %v", answer, r.Tc)
+						}
+					} else if len(answer) != 0 || r.Tc != -1 || r.BytesFromClient != 0 {
+						t.Errorf("failed connection: answer %q, result %+v", answer, r)
+					}
+					for name, want := range tc.connErrors {
+						if got := be.Server(name).State().Counters.ConnErrors; got != want {
+							t.Errorf("server %s: %d connection errors, want %d", name, got, want)
+						}
+					}
+					if st := be.Stats(); st.Retries != int64(tc.wantRetries) {
+						t.Errorf("backend retries %d, want %d", st.Retries, tc.wantRetries)
+					}
+					if took < tc.minTime {
+						t.Errorf("took %v: retries on the same server did not pause (want >= %v)", took, tc.minTime)
+					}
+					noActive(t, be)
+				})
 			}
-			p := tcpProxy(servers...)
-			p.Retries, p.Redispatch = tc.retries, tc.redispatch
-			p.Timeouts.Connect = 20 * time.Millisecond
-			be := backend.New(p, nil)
-			start := time.Now()
-			c, results := forward(t, be, p)
-			c.Write([]byte("x"))
-			c.CloseWrite()
-			answer, _ := io.ReadAll(c)
-			r := result(t, results)
-			took := time.Since(start)
-			if tc.wantServer != "" && r.Server != tc.wantServer {
-				t.Errorf("server %q, want %q", r.Server, tc.wantServer)
-			}
-			if r.Term != tc.wantTerm || r.Retries != tc.wantRetries || r.Redispatched != tc.redispatched {
-				t.Errorf("term %q retries %d redispatched %v; want %q %d %v", r.Term, r.Retries, r.Redispatched,
-					tc.wantTerm, tc.wantRetries, tc.redispatched)
-			}
-			if tc.wantTerm == "--" {
-				if string(answer) != "X" || r.Tc < 0 {
-					t.Errorf("answer %q, Tc %v", answer, r.Tc)
-				}
-			} else if len(answer) != 0 || r.Tc != -1 || r.BytesFromClient != 0 {
-				t.Errorf("failed connection: answer %q, result %+v", answer, r)
-			}
-			for name, want := range tc.connErrors {
-				if got := be.Server(name).State().Counters.ConnErrors; got != want {
-					t.Errorf("server %s: %d connection errors, want %d", name, got, want)
-				}
-			}
-			if st := be.Stats(); st.Retries != int64(tc.wantRetries) {
-				t.Errorf("backend retries %d, want %d", st.Retries, tc.wantRetries)
-			}
-			if took < tc.minTime {
-				t.Errorf("took %v: retries on the same server did not pause (want >= %v)", took, tc.minTime)
-			}
-			noActive(t, be)
 		})
 	}
 }
 
 func TestForwardTerm(t *testing.T) {
-	t.Run("SC no server", func(t *testing.T) {
-		ln, a := listenOn(t, "abns")
-		serve(ln, upperAfterEOF)
-		p := tcpProxy(server("s1", 1, a, func(s *config.Server) { s.Disabled = true }))
-		be := backend.New(p, nil)
-		c, results := forward(t, be, p)
-		r := result(t, results)
-		if r.Term != "SC" || r.Server != "" || r.Tc != -1 {
-			t.Errorf("result %+v", r)
-		}
-		// The client is closed.
-		if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
-			t.Errorf("client read %d, %v", n, err)
-		}
-	})
-	t.Run("sQ queue timeout", func(t *testing.T) {
-		ln, a := listenOn(t, "abns")
-		serve(ln, upperAfterEOF)
-		p := tcpProxy(server("s1", 1, a, func(s *config.Server) { s.MaxConn = 1 }))
-		p.Timeouts.Queue = 30 * time.Millisecond
-		be := backend.New(p, nil)
-		held, err := be.Acquire(context.Background(), nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer held.Release()
-		_, results := forward(t, be, p)
-		r := result(t, results)
-		if r.Term != "sQ" || r.Tw < 30*time.Millisecond || r.Tc != -1 {
-			t.Errorf("result %+v", r)
-		}
-	})
-	for _, family := range []string{"tcp", "abns"} {
-		t.Run("cD idle timeout/"+family, func(t *testing.T) {
-			ln, a := listenOn(t, family)
-			serve(ln, func(c net.Conn) { io.Copy(io.Discard, c) }) // never answers
-			p := tcpProxy(server("s1", 1, a))
-			p.Timeouts.Tunnel = 100 * time.Millisecond
-			be := backend.New(p, nil)
-			start := time.Now()
-			c, results := forward(t, be, p)
-			c.Write([]byte("hello"))
-			r := result(t, results)
-			if r.Term != "cD" || r.BytesFromClient != 5 {
-				t.Errorf("result %+v", r)
+	for _, accept := range accepts {
+		t.Run(accept, func(t *testing.T) {
+			t.Run("SC no server", func(t *testing.T) {
+				ln, a := listenOn(t, "abns")
+				serve(ln, upperAfterEOF)
+				p := tcpProxy(server("s1", 1, a, func(s *config.Server) { s.Disabled = true }))
+				be := backend.New(p, nil)
+				c, results := forwardBy(t, accept, be, p)
+				r := result(t, results)
+				if r.Term != "SC" || r.Server != "" || r.Tc != -1 {
+					t.Errorf("result %+v", r)
+				}
+				// The client is closed.
+				if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
+					t.Errorf("client read %d, %v", n, err)
+				}
+			})
+			t.Run("sQ queue timeout", func(t *testing.T) {
+				ln, a := listenOn(t, "abns")
+				serve(ln, upperAfterEOF)
+				p := tcpProxy(server("s1", 1, a, func(s *config.Server) { s.MaxConn = 1 }))
+				p.Timeouts.Queue = 30 * time.Millisecond
+				be := backend.New(p, nil)
+				held, err := be.Acquire(context.Background(), nil, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer held.Release()
+				_, results := forwardBy(t, accept, be, p)
+				r := result(t, results)
+				if r.Term != "sQ" || r.Tw < 30*time.Millisecond || r.Tc != -1 {
+					t.Errorf("result %+v", r)
+				}
+			})
+			for _, family := range []string{"tcp", "abns"} {
+				t.Run("cD idle timeout/"+family, func(t *testing.T) {
+					ln, a := listenOn(t, family)
+					serve(ln, func(c net.Conn) { io.Copy(io.Discard, c) }) // never answers
+					p := tcpProxy(server("s1", 1, a))
+					p.Timeouts.Tunnel = 100 * time.Millisecond
+					be := backend.New(p, nil)
+					start := time.Now()
+					c, results := forwardBy(t, accept, be, p)
+					c.Write([]byte("hello"))
+					r := result(t, results)
+					if r.Term != "cD" || r.BytesFromClient != 5 {
+						t.Errorf("result %+v", r)
+					}
+					if took := time.Since(start); took < 100*time.Millisecond {
+						t.Errorf("cut after %v", took)
+					}
+				})
 			}
-			if took := time.Since(start); took < 100*time.Millisecond {
-				t.Errorf("cut after %v", took)
-			}
+			t.Run("CD client reset", func(t *testing.T) {
+				ln, a := listenOn(t, "abns")
+				accepted := make(chan struct{})
+				serve(ln, func(c net.Conn) { close(accepted); io.Copy(io.Discard, c) })
+				p := tcpProxy(server("s1", 1, a))
+				be := backend.New(p, nil)
+				c, results := forwardBy(t, accept, be, p)
+				<-accepted
+				c.SetLinger(0)
+				c.Close()
+				if r := result(t, results); r.Term != "CD" {
+					t.Errorf("result %+v", r)
+				}
+			})
+			t.Run("SD server reset", func(t *testing.T) {
+				ln, a := listenOn(t, "tcp")
+				serve(ln, func(c net.Conn) {
+					c.(*net.TCPConn).SetLinger(0)
+				})
+				p := tcpProxy(server("s1", 1, a))
+				be := backend.New(p, nil)
+				_, results := forwardBy(t, accept, be, p)
+				if r := result(t, results); r.Term != "SD" {
+					t.Errorf("result %+v", r)
+				}
+			})
 		})
 	}
-	t.Run("CD client reset", func(t *testing.T) {
-		ln, a := listenOn(t, "abns")
-		accepted := make(chan struct{})
-		serve(ln, func(c net.Conn) { close(accepted); io.Copy(io.Discard, c) })
-		p := tcpProxy(server("s1", 1, a))
-		be := backend.New(p, nil)
-		c, results := forward(t, be, p)
-		<-accepted
-		c.SetLinger(0)
-		c.Close()
-		if r := result(t, results); r.Term != "CD" {
-			t.Errorf("result %+v", r)
-		}
-	})
-	t.Run("SD server reset", func(t *testing.T) {
-		ln, a := listenOn(t, "tcp")
-		serve(ln, func(c net.Conn) {
-			c.(*net.TCPConn).SetLinger(0)
-		})
-		p := tcpProxy(server("s1", 1, a))
-		be := backend.New(p, nil)
-		_, results := forward(t, be, p)
-		if r := result(t, results); r.Term != "SD" {
-			t.Errorf("result %+v", r)
-		}
-	})
 }

@@ -148,6 +148,49 @@ func testLoop(tb testing.TB) *Loop {
 	return lp
 }
 
+// accepts are the ways a frontend hands a client to the dispatcher: as a
+// net.Conn to Forward, as a Socket to ForwardSocket.
+var accepts = []string{"conn", "socket"}
+
+// forwardBy is forward or forwardSocket, as accept says.
+func forwardBy(tb testing.TB, accept string, be *backend.Backend, p *config.Proxy) (*net.TCPConn, <-chan Result) {
+	if accept == "socket" {
+		return forwardSocket(tb, testLoop(tb), be, p)
+	}
+	return forward(tb, be, p)
+}
+
+// forwardSocket accepts a new client connection as a Socket and runs
+// ForwardSocket on lp with it; it returns the client's end and where the
+// Result arrives.
+func forwardSocket(tb testing.TB, lp *Loop, be *backend.Backend, p *config.Proxy) (*net.TCPConn, <-chan Result) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sl, err := NewListener(ln.(*net.TCPListener))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer sl.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	s, err := sl.AcceptSocket()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if s.Remote.String() != c.LocalAddr().String() || s.Local.String() != c.RemoteAddr().String() {
+		tb.Fatalf("socket %v -> %v, client %v -> %v", s.Remote, s.Local, c.LocalAddr(), c.RemoteAddr())
+	}
+	out := make(chan Result, 1)
+	go ForwardSocket(context.Background(), lp, s, be, p, func(r Result) { out <- r })
+	return c.(*net.TCPConn), out
+}
+
 // forward runs Forward on the accepted end of a new client connection and
 // returns the client's end and where the Result arrives.
 func forward(tb testing.TB, be *backend.Backend, p *config.Proxy) (*net.TCPConn, <-chan Result) {

@@ -134,7 +134,7 @@ func (lp *Loop) post(m loopMsg) bool {
 		// Under mu: the loop closes the eventfd once closing is set.
 		// A full counter (never in practice) has woken the loop already.
 		one := [8]byte{1}
-		unix.Write(lp.wake, one[:])
+		writeFD(lp.wake, one[:])
 	}
 	lp.mu.Unlock()
 	return true
@@ -215,7 +215,14 @@ func (lp *Loop) adopt(client, server net.Conn, idle time.Duration) (t *loopTunne
 	// duplicates keep the sockets open.
 	client.Close()
 	server.Close()
-	t = &loopTunnel{lp: lp, fds: [2]int{cfd, sfd}, idle: idle, tcp: -1, lastRead: time.Now().UnixNano()}
+	return lp.tunnel(cfd, sfd, cTCP, sTCP, idle), drained, nil
+}
+
+// tunnel makes the tunnel between the client's socket cfd and the
+// server's sfd, descriptors outside Go's netpoller that it then owns; the
+// TCP ones (cTCP, sTCP) get their first reads acknowledged at once.
+func (lp *Loop) tunnel(cfd, sfd int, cTCP, sTCP bool, idle time.Duration) *loopTunnel {
+	t := &loopTunnel{lp: lp, fds: [2]int{cfd, sfd}, idle: idle, tcp: -1, lastRead: time.Now().UnixNano()}
 	switch {
 	case cTCP:
 		t.tcp = cfd
@@ -231,7 +238,7 @@ func (lp *Loop) adopt(client, server net.Conn, idle time.Duration) (t *loopTunne
 	if sTCP {
 		t.flows[1].sp.quickAcks = quickAcks
 	}
-	return t, drained, nil
+	return t
 }
 
 // start hands t to the loop; end is called on a goroutine of its own once
@@ -341,7 +348,7 @@ func (lp *Loop) run() {
 func (lp *Loop) turns(epfd int) (done bool, err error) {
 	events := lp.events
 	for {
-		n, err := unix.EpollWait(epfd, events, 0)
+		n, err := epollWait(epfd, events)
 		if err == unix.EINTR {
 			continue
 		}
@@ -380,7 +387,7 @@ func (lp *Loop) stop(err error) {
 // takePosted handles the posted messages; true when the loop must return.
 func (lp *Loop) takePosted() bool {
 	var count [8]byte
-	unix.Read(lp.wake, count[:])
+	readFD(lp.wake, count[:])
 	lp.mu.Lock()
 	msgs := lp.posted
 	lp.posted = nil
@@ -434,7 +441,7 @@ func (lp *Loop) add(t *loopTunnel) {
 	for _, fd := range t.fds {
 		lp.socks[fd] = t
 		ev := unix.EpollEvent{Events: watchIn, Fd: int32(fd)}
-		if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		if err := epollCtl(lp.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 			// Out of epoll watches (fs.epoll.max_user_watches):
 			// "R", a resource of the proxy was exhausted.
 			lp.log.Warn("tunnel closed", "err", fmt.Errorf("watch a tunnel's socket: epoll_ctl: %w", err))
@@ -489,7 +496,7 @@ func (t *loopTunnel) watchOut(side int, on bool) {
 	if on {
 		ev.Events |= unix.EPOLLOUT
 	}
-	if err := unix.EpollCtl(t.lp.epfd, unix.EPOLL_CTL_MOD, t.fds[side], &ev); err != nil {
+	if err := epollCtl(t.lp.epfd, unix.EPOLL_CTL_MOD, t.fds[side], &ev); err != nil {
 		// A flow that cannot learn when to go on would hang.
 		t.lp.log.Warn("tunnel closed", "err", fmt.Errorf("watch a tunnel's socket: epoll_ctl: %w", err))
 		t.finish("RD")
@@ -522,7 +529,7 @@ func (lp *Loop) move(f *flow) {
 				pipes.put(f.sp.p)
 				f.sp.p = nil
 				f.state = shut
-				unix.Shutdown(dst, unix.SHUT_WR) // best effort, as closeWrite
+				shutdownWrite(dst) // best effort, as closeWrite
 				if t.flows[1-f.from].state == shut {
 					t.finish("--")
 				}
@@ -603,7 +610,7 @@ func (t *loopTunnel) finish(term string) {
 		}
 		// The last descriptor of the socket: closing it removes it
 		// from the epoll set too.
-		unix.Close(fd)
+		closeFD(fd)
 	}
 	// On a goroutine of its own: end may log and take locks, and the loop
 	// must not wait for them.

@@ -50,7 +50,7 @@ func (sp *splicer) fill(fd uintptr) bool {
 		sp.p.n = int(n)
 		if sp.quickAcks > 0 && n > 0 {
 			sp.quickAcks--
-			unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1) // best effort
+			quickAck(int(fd)) // best effort
 		}
 	}
 	return true
@@ -74,21 +74,6 @@ func (sp *splicer) drain(fd uintptr) bool {
 		sp.moved = 0
 	}
 	return true
-}
-
-// splice moves up to n bytes from in to out with splice(2), without the
-// scheduler's system-call bookkeeping. Every descriptor here is
-// non-blocking and SPLICE_F_NONBLOCK is set, so the call never blocks; as
-// an ordinary system call, one that lasted over 20 µs (a 64 KiB send on
-// loopback does) let sysmon hand the P to another thread, and the
-// dispatcher spent a third of its CPU in sysmon, futex wakeups and the
-// scheduler instead of moving bytes.
-func splice(in, out, n int) (int64, error) {
-	r, _, errno := unix.RawSyscall6(unix.SYS_SPLICE, uintptr(in), 0, uintptr(out), 0, uintptr(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
-	if errno != 0 {
-		return 0, errno
-	}
-	return int64(r), nil
 }
 
 // pipeSize is the most one splice moves: a pipe's default capacity.
@@ -145,8 +130,8 @@ func (pp *pipePool) put(p *pipe) {
 		}
 		pp.mu.Unlock()
 	}
-	unix.Close(p.r)
-	unix.Close(p.w)
+	closeFD(p.r)
+	closeFD(p.w)
 }
 
 // maxDiscard is the most put reads out of a pipe to reuse it. A short
@@ -159,7 +144,7 @@ const maxDiscard = 512
 func (p *pipe) discard() {
 	var buf [maxDiscard]byte
 	for p.n > 0 {
-		n, err := unix.Read(p.r, buf[:min(p.n, len(buf))])
+		n, err := readFD(p.r, buf[:min(p.n, len(buf))])
 		if err == unix.EINTR {
 			continue
 		}

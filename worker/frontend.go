@@ -55,6 +55,47 @@ func (fe *frontend) backendName() string {
 	return fe.beProxy.Name
 }
 
+// takesSockets says whether the frontend's connections are accepted as
+// dispatcher.Sockets, which the process's tunnel loop takes as they are:
+// plain TCP forwarded as it comes (no ssl, no PROXY header to read).
+func (fe *frontend) takesSockets() bool {
+	return fe.tls == nil && fe.http == nil && !fe.bind.AcceptProxy && fe.backend != nil && fe.tunnels != nil
+}
+
+// accept takes the next connection of ln: a Socket when the frontend
+// takes sockets and ln is a TCP listener (adoptListeners made it a
+// dispatcher.Listener), else a net.Conn.
+func (fe *frontend) accept(ln net.Listener) (net.Conn, *dispatcher.Socket, error) {
+	if dl, ok := ln.(*dispatcher.Listener); ok && fe.takesSockets() {
+		s, err := dl.AcceptSocket()
+		return nil, s, err
+	}
+	c, err := ln.Accept()
+	return c, nil, err
+}
+
+// closeAccepted closes what accept returned.
+func closeAccepted(c net.Conn, s *dispatcher.Socket) {
+	if s != nil {
+		s.Close()
+		return
+	}
+	c.Close()
+}
+
+// serveSocket forwards a connection accepted as a Socket; release is
+// called once when the connection is over.
+func (fe *frontend) serveSocket(s *dispatcher.Socket, release func()) {
+	accepted := time.Now()
+	fe.counters.open()
+	sess := fe.sessions.add(fe.proxy.Name, fe.backendName(), s.Remote)
+	dispatcher.ForwardSocket(context.Background(), fe.tunnels, s, fe.backend, fe.proxy, fe.forwarded(s.Remote, s.Local, accepted, func() {
+		fe.sessions.remove(sess)
+		fe.counters.close()
+		release()
+	}))
+}
+
 // serve handles one accepted connection; release is called once when the
 // connection is over.
 func (fe *frontend) serve(c net.Conn, release func()) {
@@ -117,7 +158,13 @@ func (fe *frontend) forward(conn net.Conn, src, dst net.Addr, accepted time.Time
 		done()
 		return
 	}
-	dispatcher.Forward(context.Background(), fe.tunnels, conn, src, dst, fe.backend, fe.proxy, func(res dispatcher.Result) {
+	dispatcher.Forward(context.Background(), fe.tunnels, conn, src, dst, fe.backend, fe.proxy, fe.forwarded(src, dst, accepted, done))
+}
+
+// forwarded returns what a forwarded connection reports its Result to:
+// it counts the connection's bytes, logs it, then calls done.
+func (fe *frontend) forwarded(src, dst net.Addr, accepted time.Time, done func()) func(dispatcher.Result) {
+	return func(res dispatcher.Result) {
 		fe.counters.bytesIn.Add(res.BytesFromClient)
 		fe.counters.bytesOut.Add(res.BytesFromServer)
 		if res.Server == "" {
@@ -127,7 +174,7 @@ func (fe *frontend) forward(conn net.Conn, src, dst net.Addr, accepted time.Time
 			fe.logTCP(src, dst, accepted, res)
 		}
 		done()
-	})
+	}
 }
 
 func (fe *frontend) handshakeTimeout() time.Duration {

@@ -208,6 +208,14 @@ func (p *Process) adoptListeners(msg control.Msg, attached []*os.File) error {
 		if err != nil {
 			return fmt.Errorf("listener %s: %w", l.Key, err)
 		}
+		if tl, ok := ln.(*net.TCPListener); ok {
+			// Its tcp-mode connections may go straight to the
+			// tunnel loop.
+			if ln, err = dispatcher.NewListener(tl); err != nil {
+				tl.Close()
+				return fmt.Errorf("listener %s: %w", l.Key, err)
+			}
+		}
 		p.listeners[l.Key] = ln
 	}
 	return nil
@@ -315,7 +323,7 @@ func (p *Process) acceptLoop(key string, ln net.Listener) {
 		if !p.acquire(fe) {
 			return
 		}
-		c, err := ln.Accept()
+		c, sock, err := fe.accept(ln)
 		if err != nil {
 			p.releaseSlots(fe)
 			select {
@@ -338,16 +346,30 @@ func (p *Process) acceptLoop(key string, ln net.Listener) {
 		if cur := p.gen.Load().frontends[key]; cur != nil && cur != fe {
 			p.releaseSlots(fe)
 			if !p.acquire(cur) {
-				c.Close()
+				closeAccepted(c, sock)
 				return
 			}
 			fe = cur
+			if sock != nil && !fe.takesSockets() {
+				if c, err = sock.Conn(); err != nil {
+					sock.Close()
+					p.releaseSlots(fe)
+					p.log.Warn("accept", "listener", key, "err", err)
+					continue
+				}
+				sock = nil
+			}
 		}
 		p.conns.Add(1)
-		go fe.serve(c, func() {
+		release := func() {
 			p.releaseSlots(fe)
 			p.conns.Done()
-		})
+		}
+		if sock != nil {
+			go fe.serveSocket(sock, release)
+		} else {
+			go fe.serve(c, release)
+		}
 	}
 }
 

@@ -1,0 +1,105 @@
+package dispatcher
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	stdtls "crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/sluicelb/sluice/backend"
+)
+
+// A client taken as a Socket still reaches a server over TLS (on
+// goroutines), and still gets through when its loop cannot run.
+func TestForwardSocketOffTheLoop(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tls  bool
+		lp   func(testing.TB) *Loop
+	}{
+		{"server over TLS", true, testLoop},
+		{"closed loop", false, func(tb testing.TB) *Loop { lp := NewLoop(nil); lp.Close(); return lp }},
+		{"no loop", false, func(testing.TB) *Loop { return nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, a := listenOn(t, "tcp")
+			if tc.tls {
+				ln = stdtls.NewListener(ln, &stdtls.Config{Certificates: []stdtls.Certificate{selfSigned(t)}})
+			}
+			serve(ln, upperAfterEOF)
+			p := tcpProxy(server("s1", 1, a))
+			be := backend.New(p, nil)
+			if tc.tls {
+				be.Server("s1").SetTLS(&stdtls.Config{InsecureSkipVerify: true})
+			}
+			c, results := forwardSocket(t, tc.lp(t), be, p)
+			c.Write([]byte("through"))
+			c.CloseWrite()
+			answer, err := io.ReadAll(c)
+			if err != nil || string(answer) != "THROUGH" {
+				t.Fatalf("answer %q, %v", answer, err)
+			}
+			if r := result(t, results); r.Term != "--" || r.BytesFromClient != 7 || r.BytesFromServer != 7 {
+				t.Errorf("result %+v", r)
+			}
+			noActive(t, be)
+		})
+	}
+}
+
+// Closing a Listener wakes an AcceptSocket waiting on it, with the error
+// Accept gives.
+func TestListenerCloseWakesAcceptSocket(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl, err := NewListener(ln.(*net.TCPListener))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 1)
+	go func() {
+		_, err := sl.AcceptSocket()
+		errs <- err
+	}()
+	// Closing before AcceptSocket waits is fine too: it fails at once.
+	sl.Close()
+	select {
+	case err := <-errs:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("AcceptSocket after Close: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("AcceptSocket still waits after Close")
+	}
+}
+
+// selfSigned is a throwaway ECDSA certificate for 127.0.0.1.
+func selfSigned(tb testing.TB) stdtls.Certificate {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return stdtls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}

@@ -1,0 +1,71 @@
+package dispatcher
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The loop's system calls go without the scheduler's system-call
+// bookkeeping (RawSyscall). Every descriptor the loop touches is
+// non-blocking, so none of them blocks. As ordinary system calls, each one
+// put the goroutine's P in the "in a system call" state: one that lasted
+// over 20 µs (a 64 KiB send on loopback does, and any call the kernel
+// preempts on a busy machine) let sysmon hand the P to another thread,
+// and each call made while the process was idle woke sysmon, which then
+// polled every 20 µs for at least a millisecond. The dispatcher spent a
+// third of its CPU in sysmon, futex wakeups and the scheduler instead of
+// moving bytes.
+
+// splice moves up to n bytes from in to out with splice(2);
+// SPLICE_F_NONBLOCK is set.
+func splice(in, out, n int) (int64, error) {
+	r, _, errno := unix.RawSyscall6(unix.SYS_SPLICE, uintptr(in), 0, uintptr(out), 0, uintptr(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int64(r), nil
+}
+
+// epollWait collects the ready events of epfd without waiting.
+func epollWait(epfd int, events []unix.EpollEvent) (int, error) {
+	r, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
+}
+
+func epollCtl(epfd, op, fd int, ev *unix.EpollEvent) error {
+	_, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+func closeFD(fd int) {
+	unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+}
+
+func shutdownWrite(fd int) {
+	unix.RawSyscall(unix.SYS_SHUTDOWN, uintptr(fd), unix.SHUT_WR, 0)
+}
+
+func readFD(fd int, b []byte) (int, error) {
+	r, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
+}
+
+func writeFD(fd int, b []byte) {
+	unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+}
+
+// quickAck acknowledges at once what the TCP socket fd has received.
+func quickAck(fd int) {
+	one := int32(1)
+	unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, uintptr(unsafe.Pointer(&one)), 4, 0)
+}
