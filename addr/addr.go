@@ -227,9 +227,10 @@ func (a Addr) Listen(ctx context.Context) (net.Listener, error) {
 
 // Dial connects to the address within timeout (0 means no timeout).
 // The connection is the raw *net.TCPConn or *net.UnixConn, so that copies
-// between them can use splice(2).
+// between them can use splice(2). TCP keep-alive stays off, as HAProxy
+// leaves it without "option srvtcpka" (Go would turn it on).
 func (a Addr) Dial(ctx context.Context, timeout time.Duration) (net.Conn, error) {
-	d := net.Dialer{Timeout: timeout}
+	d := net.Dialer{Timeout: timeout, KeepAlive: -1}
 	c, err := d.DialContext(ctx, a.Network(), a.String())
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", a.Text, err)

@@ -4,8 +4,11 @@ import (
 	"context"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParse(t *testing.T) {
@@ -137,4 +140,40 @@ func TestListenOverlapsOnSamePort(t *testing.T) {
 		t.Fatalf("second socket on %s while the first listens: %v", ln1.Addr(), err)
 	}
 	ln2.Close()
+}
+
+// Dial leaves TCP keep-alive off, as HAProxy does without srvtcpka.
+func TestDialNoKeepAlive(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	a, err := Parse(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := a.Dial(context.Background(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if on := sockoptInt(t, c.(*net.TCPConn), unix.SOL_SOCKET, unix.SO_KEEPALIVE); on != 0 {
+		t.Errorf("SO_KEEPALIVE %d, want 0", on)
+	}
+}
+
+func sockoptInt(t *testing.T, c syscall.Conn, level, opt int) int {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var gerr error
+	rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), level, opt) })
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	return v
 }

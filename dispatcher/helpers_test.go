@@ -203,11 +203,16 @@ func forward(tb testing.TB, be *backend.Backend, p *config.Proxy) (*net.TCPConn,
 	return c, out
 }
 
-// forwardingFront listens on a loopback TCP port and runs Forward for every
-// connection it accepts, until the test ends.
+// forwardingFront listens on a loopback TCP port and forwards every
+// connection it accepts, as a Socket like a worker's tcp-mode frontend,
+// until the test ends.
 func forwardingFront(tb testing.TB, be *backend.Backend, p *config.Proxy) net.Listener {
 	tb.Helper()
-	front, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	front, err := NewListener(ln.(*net.TCPListener))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -215,11 +220,11 @@ func forwardingFront(tb testing.TB, be *backend.Backend, p *config.Proxy) net.Li
 	lp := testLoop(tb)
 	go func() {
 		for {
-			c, err := front.Accept()
+			s, err := front.AcceptSocket()
 			if err != nil {
 				return
 			}
-			go Forward(context.Background(), lp, c, c.RemoteAddr(), c.LocalAddr(), be, p, func(Result) {})
+			go ForwardSocket(context.Background(), lp, s, be, p, func(Result) {})
 		}
 	}()
 	return front

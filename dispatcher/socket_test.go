@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sluicelb/sluice/backend"
 )
 
@@ -102,4 +104,40 @@ func selfSigned(tb testing.TB) stdtls.Certificate {
 		tb.Fatal(err)
 	}
 	return stdtls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// A Socket has Nagle's algorithm off, as Go's accepted connections, and
+// TCP keep-alive off, as HAProxy's.
+func TestAcceptSocketOptions(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl, err := NewListener(ln.(*net.TCPListener))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sl.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := sl.AcceptSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, o := range []struct {
+		name       string
+		level, opt int
+		want       int
+	}{
+		{"TCP_NODELAY", unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
+		{"SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, 0},
+	} {
+		if v, err := unix.GetsockoptInt(s.fd, o.level, o.opt); err != nil || v != o.want {
+			t.Errorf("%s = %d, %v; want %d", o.name, v, err, o.want)
+		}
+	}
 }

@@ -71,6 +71,12 @@ func (fe *frontend) accept(ln net.Listener) (net.Conn, *dispatcher.Socket, error
 		return nil, s, err
 	}
 	c, err := ln.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		// Go turns TCP keep-alive on for accepted connections; HAProxy
+		// leaves it off (option tcpka, which Sluice refuses, turns it
+		// on), and so does a Socket.
+		tc.SetKeepAlive(false)
+	}
 	return c, nil, err
 }
 
