@@ -83,7 +83,10 @@ func ForwardSocket(ctx context.Context, lp *Loop, client *Socket, be *backend.Ba
 	}
 	p := be.Proxy()
 	res := Result{Backend: be.Name(), Tc: -1, Term: "--"}
-	server, s := connectAside(ctx, be, p, "", client.Remote, client.Local, true, &res)
+	// Not aside: this goroutine ends once the loop has the tunnel, and
+	// its stack with it (with a server over TLS, rare behind a
+	// dispatcher, it stays to copy).
+	server, s := connect(ctx, be, p, "", client.Remote, client.Local, true, &res)
 	if s == nil {
 		client.Close()
 		done(res)
