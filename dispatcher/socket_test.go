@@ -1,15 +1,9 @@
 package dispatcher
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	stdtls "crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"testing"
 	"time"
@@ -17,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sluicelb/sluice/backend"
+	sluicetls "github.com/sluicelb/sluice/tls"
 )
 
 // A client taken as a Socket still reaches a server over TLS (on
@@ -34,7 +29,11 @@ func TestForwardSocketOffTheLoop(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ln, a := listenOn(t, "tcp")
 			if tc.tls {
-				ln = stdtls.NewListener(ln, &stdtls.Config{Certificates: []stdtls.Certificate{selfSigned(t)}})
+				cert, _, err := sluicetls.SelfSigned("127.0.0.1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				ln = stdtls.NewListener(ln, &stdtls.Config{Certificates: []stdtls.Certificate{cert}})
 			}
 			serve(ln, upperAfterEOF)
 			p := tcpProxy(server("s1", 1, a))
@@ -83,27 +82,6 @@ func TestListenerCloseWakesAcceptSocket(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("AcceptSocket still waits after Close")
 	}
-}
-
-// selfSigned is a throwaway ECDSA certificate for 127.0.0.1.
-func selfSigned(tb testing.TB) stdtls.Certificate {
-	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return stdtls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 // A Socket has Nagle's algorithm off, as Go's accepted connections, and
