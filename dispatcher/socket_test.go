@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sluicelb/sluice/backend"
-	sluicetls "github.com/sluicelb/sluice/tls"
+	tlsctx "github.com/sluicelb/sluice/tls"
 )
 
 // A client taken as a Socket still reaches a server over TLS (on
@@ -29,7 +29,7 @@ func TestForwardSocketOffTheLoop(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ln, a := listenOn(t, "tcp")
 			if tc.tls {
-				cert, _, err := sluicetls.SelfSigned("127.0.0.1")
+				cert, _, err := tlsctx.SelfSigned("127.0.0.1")
 				if err != nil {
 					t.Fatal(err)
 				}
