@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -127,6 +128,39 @@ func TestTunnelBytesAndHalfClose(t *testing.T) {
 			in, out, term := tunnelResult(t, done)
 			if in != int64(len(up)) || out != int64(len(down)) || term != "--" {
 				t.Errorf("Tunnel = %d, %d, %q", in, out, term)
+			}
+		})
+	}
+}
+
+// The buffered copy moves every size across its switches between the
+// small buffer it waits with and the pooled one: messages of one size,
+// each answered before the next, then the end.
+func TestCopyBufferedSizes(t *testing.T) {
+	tc := tunnelCase{"tcp-unix buffered", "tcp", "unix", true, 0}
+	for _, size := range []int{1, waitBufferSize - 1, waitBufferSize, waitBufferSize + 1, 32 << 10, 32<<10 + 1, 200 << 10} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) {
+			client, server, done, _ := setupTunnel(t, tc, 0)
+			msg := payload(size)
+			got := make([]byte, size)
+			for range 3 {
+				if _, err := client.Write(msg); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.ReadFull(server, got); err != nil || !bytes.Equal(got, msg) {
+					t.Fatalf("server got %v", err)
+				}
+				if _, err := server.Write(msg); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.ReadFull(client, got); err != nil || !bytes.Equal(got, msg) {
+					t.Fatalf("client got %v", err)
+				}
+			}
+			client.Close()
+			server.Close()
+			if in, out, _ := tunnelResult(t, done); in != int64(3*size) || out != int64(3*size) {
+				t.Errorf("Tunnel = %d, %d; want %d each", in, out, 3*size)
 			}
 		})
 	}

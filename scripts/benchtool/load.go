@@ -162,6 +162,7 @@ func cmdHold(args []string) error {
 	conc := fs.Int("conc", 32, "concurrent handshakes while opening")
 	openMax := fs.Duration("open-max", time.Minute, "stop opening after this long (the rest count as failed)")
 	maxHold := fs.Duration("max", 3*time.Minute, "exit after this long in any case")
+	echo := fs.Int("echo", 0, "bytes each connection sends once and reads back before it idles (an echo server behind a tcp-mode proxy): a session that had some traffic")
 	fs.Parse(args)
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
@@ -183,6 +184,12 @@ func cmdHold(args []string) error {
 					return
 				}
 				c, err := dialTLS(openCtx, *addr, 10*time.Second)
+				if err == nil && *echo > 0 {
+					if err = echoOnce(c, make([]byte, *echo)); err != nil {
+						c.Close()
+					}
+					c.SetDeadline(time.Time{})
+				}
 				if err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
