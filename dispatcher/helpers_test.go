@@ -160,10 +160,9 @@ func forwardBy(tb testing.TB, accept string, be *backend.Backend, p *config.Prox
 	return forward(tb, be, p)
 }
 
-// forwardSocket accepts a new client connection as a Socket and runs
-// ForwardSocket on lp with it; it returns the client's end and where the
-// Result arrives.
-func forwardSocket(tb testing.TB, lp *Loop, be *backend.Backend, p *config.Proxy) (*net.TCPConn, <-chan Result) {
+// socketListener is a Listener on a free loopback port, closed when the
+// test ends.
+func socketListener(tb testing.TB) *Listener {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -171,10 +170,18 @@ func forwardSocket(tb testing.TB, lp *Loop, be *backend.Backend, p *config.Proxy
 	}
 	sl, err := NewListener(ln.(*net.TCPListener))
 	if err != nil {
+		ln.Close()
 		tb.Fatal(err)
 	}
-	defer sl.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	tb.Cleanup(func() { sl.Close() })
+	return sl
+}
+
+// acceptedSocket connects a client to sl and accepts it as a Socket; it
+// returns the client's end, closed when the test ends, and the Socket.
+func acceptedSocket(tb testing.TB, sl *Listener) (*net.TCPConn, *Socket) {
+	tb.Helper()
+	c, err := net.Dial("tcp", sl.Addr().String())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -186,9 +193,18 @@ func forwardSocket(tb testing.TB, lp *Loop, be *backend.Backend, p *config.Proxy
 	if s.Remote.String() != c.LocalAddr().String() || s.Local.String() != c.RemoteAddr().String() {
 		tb.Fatalf("socket %v -> %v, client %v -> %v", s.Remote, s.Local, c.LocalAddr(), c.RemoteAddr())
 	}
+	return c.(*net.TCPConn), s
+}
+
+// forwardSocket accepts a new client connection as a Socket and runs
+// ForwardSocket on lp with it; it returns the client's end and where the
+// Result arrives.
+func forwardSocket(tb testing.TB, lp *Loop, be *backend.Backend, p *config.Proxy) (*net.TCPConn, <-chan Result) {
+	tb.Helper()
+	c, s := acceptedSocket(tb, socketListener(tb))
 	out := make(chan Result, 1)
 	go ForwardSocket(context.Background(), lp, s, be, p, func(r Result) { out <- r })
-	return c.(*net.TCPConn), out
+	return c, out
 }
 
 // forward runs Forward on the accepted end of a new client connection and
@@ -208,15 +224,7 @@ func forward(tb testing.TB, be *backend.Backend, p *config.Proxy) (*net.TCPConn,
 // until the test ends.
 func forwardingFront(tb testing.TB, be *backend.Backend, p *config.Proxy) net.Listener {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	front, err := NewListener(ln.(*net.TCPListener))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { front.Close() })
+	front := socketListener(tb)
 	lp := testLoop(tb)
 	go func() {
 		for {

@@ -59,14 +59,7 @@ func TestForwardSocketOffTheLoop(t *testing.T) {
 // Closing a Listener wakes an AcceptSocket waiting on it, with the error
 // Accept gives.
 func TestListenerCloseWakesAcceptSocket(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sl, err := NewListener(ln.(*net.TCPListener))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sl := socketListener(t)
 	errs := make(chan error, 1)
 	go func() {
 		_, err := sl.AcceptSocket()
@@ -87,24 +80,7 @@ func TestListenerCloseWakesAcceptSocket(t *testing.T) {
 // A Socket has Nagle's algorithm off, as Go's accepted connections, and
 // TCP keep-alive off, as HAProxy's.
 func TestAcceptSocketOptions(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sl, err := NewListener(ln.(*net.TCPListener))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sl.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := sl.AcceptSocket()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, s := acceptedSocket(t, socketListener(t))
 	defer s.Close()
 	for _, o := range []struct {
 		name       string
