@@ -72,9 +72,8 @@ func Forward(ctx context.Context, lp *Loop, client net.Conn, src, dst net.Addr, 
 // goes to Go's netpoller and the tunnel runs as Forward's would.
 func ForwardSocket(ctx context.Context, lp *Loop, client *Socket, be *backend.Backend, fe *config.Proxy, done func(Result)) {
 	if lp == nil || lp.init() != nil {
-		c, err := client.Conn()
+		c, err := client.Conn() // closes the socket when it fails
 		if err != nil {
-			client.Close()
 			done(Result{Backend: be.Name(), Tc: -1, Term: "RC"})
 			return
 		}
@@ -98,9 +97,8 @@ func ForwardSocket(ctx context.Context, lp *Loop, client *Socket, be *backend.Ba
 	if server.conn != nil {
 		sock, isTCP, ok := rawSocket(server.conn)
 		if !ok { // over TLS: copied on goroutines
-			c, err := client.Conn()
+			c, err := client.Conn() // closes the socket when it fails
 			if err != nil {
-				client.Close()
 				server.conn.Close()
 				end(nil, 0, 0, "RC")
 				return

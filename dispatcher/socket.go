@@ -99,7 +99,9 @@ func (l *Listener) AcceptSocket() (*Socket, error) {
 }
 
 // Conn hands the socket to Go's netpoller, for a tunnel that does not run
-// on the loop; the Socket is spent either way.
+// on the loop. The Socket is spent either way: on failure its descriptor
+// is closed already, and closing it again could close another
+// connection's.
 func (s *Socket) Conn() (net.Conn, error) {
 	f := os.NewFile(uintptr(s.fd), "client")
 	defer f.Close() // net.FileConn works on a duplicate

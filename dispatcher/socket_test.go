@@ -95,3 +95,21 @@ func TestAcceptSocketOptions(t *testing.T) {
 		}
 	}
 }
+
+// Conn spends the Socket even when it fails: the descriptor is closed,
+// so that callers must not close it again.
+func TestSocketConnFailureClosesIt(t *testing.T) {
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+	s := &Socket{fd: fds[0]} // not a socket: Go refuses it
+	if c, err := s.Conn(); err == nil {
+		c.Close()
+		t.Fatal("Conn took a pipe")
+	}
+	if _, err := unix.FcntlInt(uintptr(fds[0]), unix.F_GETFD, 0); err != unix.EBADF {
+		t.Errorf("descriptor after a failed Conn: %v, want EBADF (closed)", err)
+	}
+}

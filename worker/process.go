@@ -351,8 +351,7 @@ func (p *Process) acceptLoop(key string, ln net.Listener) {
 			}
 			fe = cur
 			if sock != nil && !fe.takesSockets() {
-				if c, err = sock.Conn(); err != nil {
-					sock.Close()
+				if c, err = sock.Conn(); err != nil { // the socket is closed
 					p.releaseSlots(fe)
 					p.log.Warn("accept", "listener", key, "err", err)
 					continue
