@@ -185,10 +185,11 @@ func cmdHold(args []string) error {
 				}
 				c, err := dialTLS(openCtx, *addr, 10*time.Second)
 				if err == nil && *echo > 0 {
-					if err = echoOnce(c, make([]byte, *echo)); err != nil {
+					if err = echoOnce(c, make([]byte, *echo)); err == nil {
+						c.SetDeadline(time.Time{})
+					} else {
 						c.Close()
 					}
-					c.SetDeadline(time.Time{})
 				}
 				if err != nil {
 					failed.Add(1)
