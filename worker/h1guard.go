@@ -12,15 +12,17 @@ import (
 	"time"
 )
 
-// h1guard sits between a client connection and net/http's HTTP/1 server.
-// It reads every request head and body framing first, with stricter rules
-// than net/http (see parseHead and chunkParser), and passes on only what
-// it has checked. A request it refuses never reaches net/http: in its
-// place net/http reads a request for a random path known only to this
-// guard, which the handler answers with the error page (400, or 408 when
-// the head does not arrive in time) and "Connection: close". So the error
-// goes out after the answers to the requests before it, in order, written
-// by net/http like every other response.
+// h1guard sits between a client connection and the HTTP/1 server
+// (h1server.go). It reads every request head and body framing first, with
+// stricter rules than net/http's parser (see parseHead and chunkParser),
+// and passes on only what it has checked. A request it refuses never
+// reaches the server: in its place the server reads a request for a
+// random path known only to this guard, which the handler answers with
+// the error page (400, or 408 when the head does not arrive in time) and
+// "Connection: close". So the error goes out after the answers to the
+// requests before it, in order, written like every other response. A
+// connection with HTTP/2's preface passes unchecked to net/http's HTTP/2
+// server.
 type h1guard struct {
 	net.Conn
 	lim h1Limits
@@ -46,13 +48,16 @@ type h1guard struct {
 	upgrade  bool // the current request has an Upgrade header
 	requests int
 	headAt   time.Time // when the head being read started
-	err      error     // returned once buf is drained, in guardBroken
+	waitAt   time.Time // when the server began waiting for the next request
+	// keepAlive bounds that wait (timeout http-keep-alive); 0 = none.
+	keepAlive time.Duration
+	err       error // returned once buf is drained, in guardBroken
 
 	// The fields above belong to the goroutine calling Read; those below
-	// are shared with the handler and with net/http's deadline calls.
+	// are shared with the handler and with the server's deadline calls.
 	mu      sync.Mutex
 	status  int           // the status of the refused request
-	outer   time.Time     // net/http's read deadline
+	outer   time.Time     // the server's read deadline
 	own     time.Time     // the guard's own deadline for the read in progress
 	decided int           // after an Upgrade: 0 not yet, 1 tunnel, 2 not
 	closed  bool          // Close was called
@@ -88,23 +93,45 @@ func newH1Guard(c net.Conn, lim h1Limits, first, request, body time.Duration, lo
 
 // Read returns checked bytes, reading and checking more when it has none.
 func (g *h1guard) Read(p []byte) (int, error) {
-	for {
-		if g.rel > 0 {
-			n := copy(p, g.buf[:g.rel])
-			g.consume(n)
-			return n, nil
-		}
+	if err := g.ready(); err != nil {
+		return 0, err
+	}
+	if g.rel == 0 {
+		return g.Conn.Read(p) // passing bytes unchecked
+	}
+	n := copy(p, g.buf[:g.rel])
+	g.consume(n)
+	return n, nil
+}
+
+// next waits, without a read buffer, until the next request can be read;
+// h2 tells that the connection starts with HTTP/2's preface instead.
+// When this is not the first request, it waits at most the idle timeout
+// (timeout http-keep-alive), from now.
+func (g *h1guard) next() (h2 bool, err error) {
+	g.waitAt = time.Now()
+	if err := g.ready(); err != nil {
+		return false, err
+	}
+	return g.state == guardPass && g.requests == 0, nil
+}
+
+// ready waits until there are checked bytes to return, or until bytes
+// pass unchecked (rel is 0 then).
+func (g *h1guard) ready() error {
+	for g.rel == 0 {
 		switch g.state {
 		case guardBroken:
-			return 0, g.err
+			return g.err
 		case guardEnd, guardUpgrade:
 			// Nothing to give until the handler decides (upgrade) or
-			// net/http gives up on the connection (end): wait like a
-			// silent client, so net/http's background read does not
-			// cancel the request being answered.
+			// the server gives up on the connection (end): wait like a
+			// silent client, so that net/http's background read (for
+			// HTTP/2 with prior knowledge) does not cancel the request
+			// being answered.
 			tunnel, err := g.wait()
 			if err != nil {
-				return 0, err
+				return err
 			}
 			if tunnel {
 				g.state = guardPass
@@ -116,15 +143,16 @@ func (g *h1guard) Read(p []byte) (int, error) {
 			continue
 		case guardPass:
 			if len(g.buf) == 0 {
-				return g.Conn.Read(p)
+				return nil
 			}
 			g.rel = len(g.buf)
 			continue
 		}
 		if err := g.fill(); err != nil {
-			return 0, err
+			return err
 		}
 	}
+	return nil
 }
 
 // Reads from the connection ask for readSize bytes, and at least minRead.
@@ -155,7 +183,7 @@ func (g *h1guard) consume(n int) {
 }
 
 // wait blocks until, after an Upgrade, the handler says whether the
-// connection became a tunnel, or until net/http's deadline passes.
+// connection became a tunnel, or until the server's deadline passes.
 func (g *h1guard) wait() (tunnel bool, err error) {
 	for {
 		g.mu.Lock()
@@ -197,7 +225,7 @@ func sleepUntil(deadline time.Time, wake <-chan struct{}) error {
 	}
 }
 
-// SetReadDeadline is net/http's deadline: it applies on top of the
+// SetReadDeadline is the server's deadline: it applies on top of the
 // guard's own, and wakes a waiting Read.
 func (g *h1guard) SetReadDeadline(t time.Time) error {
 	g.mu.Lock()
@@ -224,7 +252,7 @@ func (g *h1guard) SetDeadline(t time.Time) error {
 	return g.SetReadDeadline(t)
 }
 
-// signal wakes waiting Reads; g.mu is held. net/http sets deadlines
+// signal wakes waiting Reads; g.mu is held. Servers set deadlines
 // several times per request, and no Read waits then: no new channel.
 func (g *h1guard) signal() {
 	if !g.waiting {
@@ -314,10 +342,10 @@ func (g *h1guard) fill() error {
 	g.mu.Unlock()
 	now := time.Now()
 	if own.IsZero() || now.Before(own) || !outer.IsZero() && !now.Before(outer) {
-		return err // net/http's deadline, for net/http to handle
+		return err // the server's deadline, for the server to handle
 	}
 	if g.state != guardHead {
-		return err // a body that does not come in time: net/http fails the request
+		return err // a body that does not come in time: the request fails
 	}
 	if len(g.buf) > g.reqStart || g.requests == 0 {
 		g.refuse(408, "timeout http-request")
@@ -337,14 +365,15 @@ func (g *h1guard) deadline() time.Time {
 		return g.started.Add(g.first)
 	case len(g.buf) > g.reqStart && g.request > 0:
 		return g.headAt.Add(g.request)
+	case g.keepAlive > 0 && !g.waitAt.IsZero():
+		// Waiting for a later request.
+		return g.waitAt.Add(g.keepAlive)
 	}
-	// Waiting for a later request: net/http's idle timeout (timeout
-	// http-keep-alive) applies, from the end of the last response.
 	return time.Time{}
 }
 
 // parse checks the bytes read so far and moves rel past those that may
-// go to net/http.
+// go to the server.
 func (g *h1guard) parse() {
 	for g.pos < len(g.buf) {
 		switch g.state {
@@ -377,7 +406,7 @@ func (g *h1guard) parse() {
 	g.release()
 }
 
-// release lets net/http have what is checked: all of it, but a head still
+// release lets the server have what is checked: all of it, but a head still
 // incomplete.
 func (g *h1guard) release() {
 	if g.state == guardHead {

@@ -26,8 +26,9 @@ import (
 // httpServer runs http mode for one proxy: HTTP/1.1 with keep-alive (and
 // HTTP/2 when TLS negotiates h2, or with prior knowledge) towards clients,
 // pooled keep-alive connections towards servers, one server chosen per
-// request. HTTP/1 requests pass through h1guard before net/http reads
-// them; rules and backend choice live in httproute.go.
+// request. HTTP/1 requests pass through h1guard and are served by
+// serveH1 (h1server.go), HTTP/2 by net/http's server; rules and backend
+// choice live in httproute.go.
 type httpServer struct {
 	proxy    *config.Proxy
 	routes   *httpRoutes
@@ -35,13 +36,18 @@ type httpServer struct {
 	counters *frontendCounters
 	log      *slog.Logger
 
-	srv    *http.Server
+	srv    *http.Server // HTTP/2
 	ln     *connListener
 	limits h1Limits
 	// firstHead bounds the first request head of a connection, body each
 	// read of a request body (timeout client).
 	firstHead, nextHead, body time.Duration
-	conns                     sync.Map // net.Conn -> *connInfo, from serve until the connection closes
+	// keepAlive bounds the wait for a later request (timeout
+	// http-keep-alive).
+	keepAlive time.Duration
+	conns     sync.Map // net.Conn -> *connInfo, from serve until the connection closes
+	// stopping: the process stops; responses close their connection.
+	stopping atomic.Bool
 
 	// layers compress and cache responses (httplayers.go); nil = none.
 	layers *httpLayers
@@ -96,6 +102,8 @@ type connInfo struct {
 	// guard, not the *tls.Conn, so it cannot set Request.TLS itself.
 	tls    *stdtls.ConnectionState
 	served atomic.Int64
+	// idle: an HTTP/1 connection waits for its next request.
+	idle atomic.Bool
 
 	mu      sync.Mutex
 	private map[*httpBackend]*http.Transport // http-reuse never
@@ -142,6 +150,7 @@ func newHTTPServer(p *config.Proxy, cfg *config.Config, backends map[string]*bac
 		idle = requestTimeout
 	}
 	h.firstHead, h.nextHead, h.body = requestTimeout, requestTimeout, p.Timeouts.Client
+	h.keepAlive = idle
 	h.ln = newConnListener()
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
@@ -154,15 +163,7 @@ func newHTTPServer(p *config.Proxy, cfg *config.Config, backends map[string]*bac
 		ConnState:   h.connState,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			v, _ := h.conns.Load(c) // stored by serve
-			ci := v.(*connInfo)
-			ci.guard, _ = c.(*h1guard)
-			if ci.guard != nil {
-				if tc, ok := ci.guard.Conn.(*stdtls.Conn); ok {
-					cs := tc.ConnectionState()
-					ci.tls = &cs
-				}
-			}
-			return context.WithValue(ctx, connKey, ci)
+			return context.WithValue(ctx, connKey, v.(*connInfo))
 		},
 		Protocols: protocols,
 		// HTTP/2 header blocks are bounded like HTTP/1 heads (net/http
@@ -174,19 +175,31 @@ func newHTTPServer(p *config.Proxy, cfg *config.Config, backends map[string]*bac
 	return h, nil
 }
 
-// serve hands an accepted (and, with ssl, handshaken) connection to the
-// HTTP server; done is called when the connection closes. HTTP/1
-// connections go through the guard first.
+// serve serves an accepted (and, with ssl, handshaken) connection; done
+// is called when the connection closes. HTTP/1 connections go through
+// the guard first.
 func (h *httpServer) serve(c net.Conn, done func()) {
-	if tc, ok := c.(*stdtls.Conn); !ok || tc.ConnectionState().NegotiatedProtocol != "h2" {
-		c = newH1Guard(c, h.limits, h.firstHead, h.nextHead, h.body, h.log)
+	tc, _ := c.(*stdtls.Conn)
+	if tc != nil && tc.ConnectionState().NegotiatedProtocol == "h2" {
+		h.conns.Store(c, &connInfo{done: done})
+		if !h.ln.push(c) {
+			h.conns.Delete(c)
+			c.Close()
+			done()
+		}
+		return
 	}
-	h.conns.Store(c, &connInfo{done: done})
-	if !h.ln.push(c) {
-		h.conns.Delete(c)
-		c.Close()
-		done()
+	g := newH1Guard(c, h.limits, h.firstHead, h.nextHead, h.body, h.log)
+	g.keepAlive = h.keepAlive
+	ci := &connInfo{done: done, guard: g}
+	if tc != nil {
+		// Set on each request; net/http would set it from a *tls.Conn,
+		// but HTTP/2 with prior knowledge sees the guard.
+		cs := tc.ConnectionState()
+		ci.tls = &cs
 	}
+	h.conns.Store(g, ci)
+	go h.serveH1(g, ci)
 }
 
 func (h *httpServer) connState(c net.Conn, s http.ConnState) {
@@ -204,7 +217,14 @@ func (h *httpServer) connState(c net.Conn, s http.ConnState) {
 // now, busy ones after their current response. Connections still in their
 // TLS handshake are served too, so the server keeps taking them.
 func (h *httpServer) shutdown() {
+	h.stopping.Store(true) // before reading idle: see h1conn.serve
 	h.srv.SetKeepAlivesEnabled(false)
+	h.conns.Range(func(_, v any) bool {
+		if ci := v.(*connInfo); ci.idle.Load() {
+			ci.guard.Close()
+		}
+		return true
+	})
 	for _, hb := range h.routes.all {
 		hb.closeIdle()
 	}
