@@ -33,8 +33,25 @@ func (h *httpServer) serveH1With(handler http.Handler, g *h1guard, ci *connInfo)
 	if keep := c.serve(); keep {
 		return // net/http has it, or a handler took it over
 	}
+	if c.linger {
+		lingerClose(g.Conn)
+	}
 	g.Close()
 	c.end()
+}
+
+// Closing a socket with unread input makes the kernel send a reset, and a
+// client that has not read the last response yet then loses it. So when
+// the client may still be sending (a body left unread, a refused
+// request), the server reads and drops its input for a while first.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 1 << 20
+)
+
+func lingerClose(c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(lingerTime))
+	io.Copy(io.Discard, io.LimitReader(c, lingerBytes))
 }
 
 // h1conn is one client connection served by serveH1.
@@ -45,6 +62,9 @@ type h1conn struct {
 	ci      *connInfo
 	ctx     context.Context // the requests' context: the local address and ci
 	remote  string
+	// linger: the connection closes while the client may still be
+	// sending.
+	linger bool
 	// br and bw are pooled: nil while the connection waits for a request.
 	br *bufio.Reader
 	bw *bufio.Writer
@@ -158,6 +178,7 @@ func (c *h1conn) answer(req *http.Request) (again, hijacked bool) {
 		w.header.Set("Connection", "close")
 		w.WriteHeader(http.StatusExpectationFailed)
 		w.finish()
+		c.linger = w.body != nil
 		return false, false
 	}
 	defer func() {
@@ -181,6 +202,7 @@ func (c *h1conn) answer(req *http.Request) (again, hijacked bool) {
 	if err := w.finish(); err != nil {
 		return false, false
 	}
+	c.linger = w.closeAfter && (w.body != nil && !w.body.eof || c.g.state == guardEnd)
 	return !w.closeAfter, false
 }
 

@@ -299,3 +299,80 @@ func TestH1ServerShutdown(t *testing.T) {
 		t.Error("the busy connection stayed open after its response")
 	}
 }
+
+// FuzzH1Server runs byte streams from a client through the guard and the
+// server, with a handler whose behaviour the request path picks: the
+// server neither panics nor hangs, and what it writes starts as a
+// response.
+func FuzzH1Server(f *testing.F) {
+	for _, s := range []string{
+		"GET /length HTTP/1.1\r\nHost: a\r\n\r\nHEAD /big HTTP/1.1\r\nHost: a\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n2\r\nhi\r\n0\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+		"POST /flush HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nabcdeGET /close HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nExpect: x\r\n\r\n",
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/echo":
+			io.Copy(w, r.Body)
+		case "/big":
+			w.Write(make([]byte, 5000))
+		case "/length":
+			w.Header().Set("Content-Length", "3")
+			io.WriteString(w, "abcd") // one byte too many: refused
+		case "/flush":
+			io.WriteString(w, "x")
+			http.NewResponseController(w).Flush()
+			io.ReadAll(r.Body)
+		case "/close":
+			w.Header().Set("Connection", "close")
+		case "/abort":
+			panic(http.ErrAbortHandler)
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer ln.Close()
+	f.Fuzz(func(t *testing.T, in []byte) {
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		server, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := &httpServer{log: slog.New(slog.DiscardHandler), ln: newConnListener(), limits: testLimits, srv: &http.Server{}, routes: &httpRoutes{}}
+		h.ln.Close() // HTTP/2 has nowhere to go: the connection closes
+		g := newH1Guard(server, testLimits, time.Second, time.Second, time.Second, h.log)
+		ci := &connInfo{done: func() {}, guard: g}
+		done := make(chan struct{})
+		go func() {
+			h.serveH1With(handler, g, ci)
+			close(done)
+		}()
+		client.SetDeadline(time.Now().Add(10 * time.Second))
+		go func() {
+			client.Write(in)
+			client.(*net.TCPConn).CloseWrite()
+		}()
+		out, err := io.ReadAll(client)
+		if err != nil {
+			t.Fatalf("reading the answers: %v", err)
+		}
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the server did not end")
+		}
+		if len(out) > 0 && !strings.HasPrefix(string(out), "HTTP/1.1 ") {
+			t.Fatalf("answer %q", out)
+		}
+	})
+}
