@@ -28,7 +28,12 @@ func (h *httpServer) serveH1(g *h1guard, ci *connInfo) { h.serveH1With(h, g, ci)
 // serveH1With is serveH1 with another handler, for tests.
 func (h *httpServer) serveH1With(handler http.Handler, g *h1guard, ci *connInfo) {
 	c := &h1conn{h: h, handler: handler, g: g, ci: ci}
-	c.ctx = context.WithValue(context.WithValue(context.Background(), http.LocalAddrContextKey, g.LocalAddr()), connKey, ci)
+	// ServerContextKey: ReverseProxy aborts a response cut short (a server
+	// failing mid-body) with a panic only when it sees a server there;
+	// otherwise it returns as if the body were whole.
+	c.ctx = context.WithValue(context.Background(), http.ServerContextKey, h.srv)
+	c.ctx = context.WithValue(c.ctx, http.LocalAddrContextKey, g.LocalAddr())
+	c.ctx = context.WithValue(c.ctx, connKey, ci)
 	c.remote = g.RemoteAddr().String()
 	if keep := c.serve(); keep {
 		return // net/http has it, or a handler took it over

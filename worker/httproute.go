@@ -3,6 +3,7 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"slices"
@@ -217,6 +218,7 @@ func (h *httpServer) newHTTPBackend(p *config.Proxy, be *backend.Backend, rules 
 		FlushInterval:  0, // see newHTTPServer
 		BufferPool:     &h.bufs,
 		ModifyResponse: h.modifyResponse,
+		ErrorLog:       slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
 	}
 	return hb
 }
