@@ -41,7 +41,7 @@ type frontend struct {
 	counters *frontendCounters
 	sessions *sessions
 	// handshakes is the process's gate on TLS handshakes.
-	handshakes handshakeGate
+	handshakes *handshakeGate
 	// tunnels is the process's loop for tcp-mode tunnels.
 	tunnels *dispatcher.Loop
 }
@@ -107,6 +107,7 @@ func (fe *frontend) serveSocket(s *dispatcher.Socket, release func()) {
 func (fe *frontend) serve(c net.Conn, release func()) {
 	accepted := time.Now()
 	fe.counters.open()
+	settled := fe.handshakes.settle()
 	conn := c
 	src, dst := c.RemoteAddr(), c.LocalAddr()
 	var sess *session
@@ -114,6 +115,7 @@ func (fe *frontend) serve(c net.Conn, release func()) {
 		if sess != nil {
 			fe.sessions.remove(sess)
 		}
+		settled()
 		fe.counters.close()
 		release()
 	}

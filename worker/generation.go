@@ -32,7 +32,7 @@ type generation struct {
 	caches   map[string]*cache.Cache
 	sessions *sessions
 	// handshakes is the process's gate on TLS handshakes.
-	handshakes handshakeGate
+	handshakes *handshakeGate
 	// tunnels is the process's loop for tcp-mode tunnels.
 	tunnels *dispatcher.Loop
 	prev    *generation
@@ -43,7 +43,7 @@ type generation struct {
 // newGeneration builds the runtime objects of a configuration for this
 // process. prev is the generation it replaces (nil at start): backends take
 // their live server state from it.
-func newGeneration(msg control.Msg, prev *generation, ss *sessions, hs handshakeGate, tunnels *dispatcher.Loop, keys *keyring, log *slog.Logger) (*generation, error) {
+func newGeneration(msg control.Msg, prev *generation, ss *sessions, hs *handshakeGate, tunnels *dispatcher.Loop, keys *keyring, log *slog.Logger) (*generation, error) {
 	cfg := msg.Config
 	g := &generation{
 		cfg:        cfg,

@@ -8,6 +8,7 @@ import (
 	stdtls "crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"log/slog"
 	"math/big"
 	"net"
 	"sync"
@@ -40,7 +41,7 @@ func testServerTLS(t *testing.T) *stdtls.Config {
 // a silent client does not stop the next handshake.
 func TestHandshakeGateReleasesWhileWaiting(t *testing.T) {
 	cfg := testServerTLS(t)
-	gate := newHandshakeGate(1)
+	gate := newHandshakeGate(1, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -77,7 +78,7 @@ func TestHandshakeGateReleasesWhileWaiting(t *testing.T) {
 	if err := <-silentDone; err == nil {
 		t.Fatal("the silent client's handshake succeeded")
 	}
-	if n := len(gate); n != 0 {
+	if n := len(gate.tokens); n != 0 {
 		t.Fatalf("%d tokens still held after both handshakes ended", n)
 	}
 }
@@ -86,7 +87,7 @@ func TestHandshakeGateReleasesWhileWaiting(t *testing.T) {
 func TestHandshakeGateBoundsConcurrency(t *testing.T) {
 	cfg := testServerTLS(t)
 	const tokens, clients = 2, 16
-	gate := newHandshakeGate(tokens)
+	gate := newHandshakeGate(tokens, slog.New(slog.DiscardHandler))
 	var computing, most atomic.Int32
 	cfg.GetConfigForClient = func(*stdtls.ClientHelloInfo) (*stdtls.Config, error) {
 		// Runs inside the handshake's computing part, holding a token.
@@ -129,7 +130,60 @@ func TestHandshakeGateBoundsConcurrency(t *testing.T) {
 	if m := most.Load(); m > tokens {
 		t.Fatalf("%d handshakes computed at once through a gate of %d", m, tokens)
 	}
-	if n := len(gate); n != 0 {
+	if n := len(gate.tokens); n != 0 {
 		t.Fatalf("%d tokens still held", n)
+	}
+}
+
+// While the process holds settled sessions, handshakes compute at a lower
+// priority, and their threads get the process's back afterwards.
+func TestHandshakeGateYieldsToSettledSessions(t *testing.T) {
+	gate := newHandshakeGate(1, slog.New(slog.DiscardHandler))
+	if gate.yield == gate.base {
+		t.Skip("this process may not raise a thread's priority back")
+	}
+	cfg := testServerTLS(t)
+	var seen atomic.Int32
+	cfg.GetConfigForClient = func(*stdtls.ClientHelloInfo) (*stdtls.Config, error) {
+		seen.Store(int32(threadNice())) // on the computing thread
+		return nil, nil
+	}
+	handshake := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		server, client := net.Pipe()
+		defer client.Close()
+		done := make(chan error, 1)
+		go func() {
+			done <- stdtls.Client(client, &stdtls.Config{InsecureSkipVerify: true}).HandshakeContext(ctx)
+		}()
+		if _, err := gate.server(ctx, server, cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if n := threadNice(); n != gate.base {
+			t.Errorf("after the handshake the thread is at nice %d, want %d", n, gate.base)
+		}
+	}
+
+	handshake()
+	if n := int(seen.Load()); n != gate.base {
+		t.Errorf("no settled session: computed at nice %d, want %d", n, gate.base)
+	}
+	closed := gate.settle()
+	deadline := time.Now().Add(5 * time.Second)
+	for gate.settled.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	handshake()
+	if n := int(seen.Load()); n != gate.yield {
+		t.Errorf("with a settled session: computed at nice %d, want %d", n, gate.yield)
+	}
+	closed()
+	if n := gate.settled.Load(); n != 0 {
+		t.Errorf("%d settled after the session closed", n)
 	}
 }

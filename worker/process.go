@@ -43,7 +43,7 @@ type Process struct {
 	// keys are the shared TLS keys of the ssl binds.
 	keys *keyring
 	// handshakes bounds the TLS handshakes computing at a time.
-	handshakes handshakeGate
+	handshakes *handshakeGate
 	// tunnels splices the tcp-mode connections between raw sockets; it
 	// starts with the first one. Stopping the process ends them with it.
 	tunnels *dispatcher.Loop
@@ -62,6 +62,7 @@ func Run(ctrlFile *os.File, num int, log *slog.Logger) error {
 		return err
 	}
 	ctrlFile.Close()
+	raiseNiceLimit() // before the gate checks it, and before dropping root
 	p := &Process{
 		num:       num,
 		ctrl:      ctrl,
@@ -72,7 +73,7 @@ func Run(ctrlFile *os.File, num int, log *slog.Logger) error {
 		tunnels:   dispatcher.NewLoop(log.With("process", num)),
 		// All the CPUs the process may use but one, which stays
 		// free for established sessions.
-		handshakes: newHandshakeGate(runtime.GOMAXPROCS(0) - 1),
+		handshakes: newHandshakeGate(runtime.GOMAXPROCS(0)-1, log.With("process", num)),
 	}
 	return p.run()
 }
