@@ -70,6 +70,8 @@ type h1conn struct {
 	// linger: the connection closes while the client may still be
 	// sending.
 	linger bool
+	// tunnel: a handler took the connection over; writes are its own.
+	tunnel bool
 	// br and bw are pooled: nil while the connection waits for a request.
 	br *bufio.Reader
 	bw *bufio.Writer
@@ -140,10 +142,21 @@ func (c *h1conn) take() {
 	}
 	c.bw, _ = h1Writers.Get().(*bufio.Writer)
 	if c.bw == nil {
-		c.bw = bufio.NewWriterSize(c.g, h1BufSize)
+		c.bw = bufio.NewWriterSize(c, h1BufSize)
 	} else {
-		c.bw.Reset(c.g)
+		c.bw.Reset(c)
 	}
+}
+
+// Write is where the responses' bytes go: each write to the client must
+// make progress within timeout client, as in HAProxy, so that a client
+// that stops reading does not hold its request (and its server
+// connection) forever.
+func (c *h1conn) Write(p []byte) (int, error) {
+	if c.h.body > 0 && !c.tunnel {
+		c.g.SetWriteDeadline(time.Now().Add(c.h.body))
+	}
+	return c.g.Write(p)
 }
 
 // release gives the buffers back while the connection waits.
@@ -367,6 +380,8 @@ func (w *h1response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.New("hijack after the response head was written")
 	}
 	w.hijacked = true
+	w.c.tunnel = true
+	w.c.g.SetWriteDeadline(time.Time{})
 	return w.c.g, bufio.NewReadWriter(w.c.br, w.c.bw), nil
 }
 

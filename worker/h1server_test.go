@@ -2,10 +2,12 @@ package worker
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +17,14 @@ import (
 // handler, through the guard and serveH1.
 func h1Front(t *testing.T, handler http.Handler) (string, *httpServer) {
 	t.Helper()
+	return h1FrontTimeout(t, handler, 0)
+}
+
+// h1FrontTimeout is h1Front with a client timeout.
+func h1FrontTimeout(t *testing.T, handler http.Handler, client time.Duration) (string, *httpServer) {
+	t.Helper()
 	h := &httpServer{log: slog.New(slog.DiscardHandler), ln: newConnListener(), limits: testLimits,
-		srv: &http.Server{}, routes: &httpRoutes{}}
+		srv: &http.Server{}, routes: &httpRoutes{}, body: client}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +36,7 @@ func h1Front(t *testing.T, handler http.Handler) (string, *httpServer) {
 			if err != nil {
 				return
 			}
-			g := newH1Guard(c, testLimits, 0, 0, 0, h.log)
+			g := newH1Guard(c, testLimits, 0, 0, client, h.log)
 			ci := &connInfo{done: func() {}, guard: g}
 			h.conns.Store(g, ci)
 			go h.serveH1With(handler, g, ci)
@@ -375,4 +383,29 @@ func FuzzH1Server(f *testing.F) {
 			t.Fatalf("answer %q", out)
 		}
 	})
+}
+
+// A client that stops reading its response: the write times out after
+// timeout client, and the handler (with its server connection) is let go.
+func TestH1ServerClientStopsReading(t *testing.T) {
+	ended := make(chan error, 1)
+	addr, _ := h1FrontTimeout(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}), 200*time.Millisecond)
+	c, _ := h1Dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	select {
+	case err := <-ended:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("the handler's write failed with %v, want a timeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler still writes to a client that does not read")
+	}
 }
