@@ -125,10 +125,8 @@ func (g *h1guard) ready() error {
 			return g.err
 		case guardEnd, guardUpgrade:
 			// Nothing to give until the handler decides (upgrade) or
-			// the server gives up on the connection (end): wait like a
-			// silent client, so that net/http's background read (for
-			// HTTP/2 with prior knowledge) does not cancel the request
-			// being answered.
+			// the server closes the connection (end): wait like a
+			// silent client, until Close or the server's deadline.
 			tunnel, err := g.wait()
 			if err != nil {
 				return err

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sluicelb/sluice/compression"
 )
 
 // serveH1 serves the HTTP/1 requests of one client connection, one after
@@ -45,8 +47,9 @@ func (h *httpServer) serveH1With(handler http.Handler, g *h1guard, ci *connInfo)
 	c.end()
 }
 
-// Closing a socket with unread input makes the kernel send a reset, and a
-// client that has not read the last response yet then loses it. So when
+// Closing a socket with unread input makes the kernel send a reset, and
+// many clients (Windows' among them) drop a response they have not read
+// yet when it comes. So when
 // the client may still be sending (a body left unread, a refused
 // request), the server reads and drops its input for a while first.
 const (
@@ -189,15 +192,18 @@ func (c *h1conn) answer(req *http.Request) (again, hijacked bool) {
 		w.body = &h1body{w: w, src: req.Body}
 		req.Body = w.body
 	}
-	if expect := req.Header.Get("Expect"); w.body != nil && hasToken(expect, "100-continue") {
-		w.body.owed = req.ProtoAtLeast(1, 1)
-	} else if expect != "" && !hasToken(expect, "100-continue") {
-		// Like net/http: an expectation Sluice does not know.
-		w.header.Set("Connection", "close")
-		w.WriteHeader(http.StatusExpectationFailed)
-		w.finish()
-		c.linger = w.body != nil
-		return false, false
+	if expect := req.Header["Expect"]; len(expect) > 0 {
+		if !compression.HasToken(expect, "100-continue") {
+			// Like net/http: an expectation Sluice does not know.
+			w.header.Set("Connection", "close")
+			w.WriteHeader(http.StatusExpectationFailed)
+			w.finish()
+			c.linger = w.body != nil
+			return false, false
+		}
+		if w.body != nil {
+			w.body.owed = req.ProtoAtLeast(1, 1)
+		}
 	}
 	defer func() {
 		if v := recover(); v != nil {
@@ -441,7 +447,7 @@ func (w *h1response) writeHead(last bool) {
 			w.closeAfter = true
 		}
 	}
-	if hasToken(h.Get("Connection"), "close") || w.c.h.stopping.Load() {
+	if compression.HasToken(h["Connection"], "close") || w.c.h.stopping.Load() {
 		w.closeAfter = true
 	}
 	if w.body != nil && !w.closeAfter && !w.body.rest(256<<10) {
@@ -470,7 +476,7 @@ func (w *h1response) writeHead(last bool) {
 		h.Del("Transfer-Encoding")
 		w.closeAfter = true
 	}
-	if w.closeAfter && w.status != http.StatusSwitchingProtocols && !hasToken(h.Get("Connection"), "close") {
+	if w.closeAfter && w.status != http.StatusSwitchingProtocols && !compression.HasToken(h["Connection"], "close") {
 		h.Del("Connection")
 		if req.ProtoAtLeast(1, 1) {
 			extra = append(extra, "Connection: close")
@@ -547,17 +553,6 @@ func writeField(bw *bufio.Writer, name, value string) {
 	}
 	bw.WriteString(strings.TrimSpace(value))
 	bw.WriteString("\r\n")
-}
-
-// hasToken tells whether a comma-separated header value holds token, in
-// any case.
-func hasToken(v, token string) bool {
-	for part := range strings.SplitSeq(v, ",") {
-		if strings.EqualFold(strings.TrimSpace(part), token) {
-			return true
-		}
-	}
-	return false
 }
 
 // h1body is the body of a request. Closing it does not read what is

@@ -17,11 +17,12 @@ import (
 // handler, through the guard and serveH1.
 func h1Front(t *testing.T, handler http.Handler) (string, *httpServer) {
 	t.Helper()
-	return h1FrontTimeout(t, handler, 0)
+	return h1FrontWith(t, handler, 0, nil)
 }
 
-// h1FrontTimeout is h1Front with a client timeout.
-func h1FrontTimeout(t *testing.T, handler http.Handler, client time.Duration) (string, *httpServer) {
+// h1FrontWith is h1Front with a client timeout, and a channel that gets a
+// value each time a connection ends (nil: none).
+func h1FrontWith(t *testing.T, handler http.Handler, client time.Duration, ended chan<- struct{}) (string, *httpServer) {
 	t.Helper()
 	h := &httpServer{log: slog.New(slog.DiscardHandler), ln: newConnListener(), limits: testLimits,
 		srv: &http.Server{}, routes: &httpRoutes{}, body: client}
@@ -37,7 +38,11 @@ func h1FrontTimeout(t *testing.T, handler http.Handler, client time.Duration) (s
 				return
 			}
 			g := newH1Guard(c, testLimits, 0, 0, client, h.log)
-			ci := &connInfo{done: func() {}, guard: g}
+			ci := &connInfo{done: func() {
+				if ended != nil {
+					ended <- struct{}{}
+				}
+			}, guard: g}
 			h.conns.Store(g, ci)
 			go h.serveH1With(handler, g, ci)
 		}
@@ -57,7 +62,7 @@ func h1Dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	return c, bufio.NewReader(c)
 }
 
-// readAll reads one response, its body and trailers.
+// readOne reads one response, its body and trailers.
 func readOne(t *testing.T, br *bufio.Reader, method string) (*http.Response, string) {
 	t.Helper()
 	resp, err := http.ReadResponse(br, &http.Request{Method: method})
@@ -137,6 +142,7 @@ func TestH1ServerFraming(t *testing.T) {
 		{name: "204", request: "GET /nocontent HTTP/1.1\r\nHost: a\r\n\r\n", status: 204},
 		{name: "handler closes", request: "GET /close HTTP/1.1\r\nHost: a\r\n\r\n", status: 200, body: "bye", length: 3, close: true},
 		{name: "client closes", request: "GET /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", status: 200, body: "small", length: 5, close: true},
+		{name: "100-continue without a body", request: "GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n", status: 200, body: "GET /", length: 5},
 		{name: "unknown expectation", request: "GET / HTTP/1.1\r\nHost: a\r\nExpect: bananas\r\n\r\n", status: 417, length: 0, close: true},
 		{name: "unread body is read", request: "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nabcd", status: 200, body: "POST /x", length: 7},
 		{name: "chunked request body", request: "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", status: 200, body: "abc", length: 3},
@@ -389,7 +395,7 @@ func FuzzH1Server(f *testing.F) {
 // timeout client, and the handler (with its server connection) is let go.
 func TestH1ServerClientStopsReading(t *testing.T) {
 	ended := make(chan error, 1)
-	addr, _ := h1FrontTimeout(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr, _ := h1FrontWith(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		chunk := make([]byte, 64<<10)
 		for {
 			if _, err := w.Write(chunk); err != nil {
@@ -397,7 +403,7 @@ func TestH1ServerClientStopsReading(t *testing.T) {
 				return
 			}
 		}
-	}), 200*time.Millisecond)
+	}), 200*time.Millisecond, nil)
 	c, _ := h1Dial(t, addr)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	select {
@@ -407,5 +413,37 @@ func TestH1ServerClientStopsReading(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the handler still writes to a client that does not read")
+	}
+}
+
+// A connection that closes with a request body left unread reads and
+// drops the rest first: closing with unread input would make the kernel
+// reset the connection, and many clients (Windows' among them) drop an
+// answer they have not read yet when the reset comes. Here the client
+// reads only after the server has closed, and sees an orderly end.
+func TestH1ServerLingersBeforeClosing(t *testing.T) {
+	ended, sent := make(chan struct{}, 1), make(chan struct{})
+	addr, _ := h1FrontWith(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-sent                         // the whole body is on its way
+		io.WriteString(w, "no thanks") // and is not read
+	}), 0, ended)
+	c, br := h1Dial(t, addr)
+	const n = 300 << 10 // beyond the 256 KiB read for the next request
+	go func() {
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 307200\r\n\r\n")
+		c.Write(make([]byte, n))
+		close(sent)
+	}()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server did not close the connection")
+	}
+	resp, body := readOne(t, br, "POST")
+	if body != "no thanks" || !resp.Close {
+		t.Fatalf("got %q, close %v", body, resp.Close)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after the answer: %v, want the connection closed, not reset", err)
 	}
 }

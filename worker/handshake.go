@@ -66,8 +66,8 @@ func (g *handshakeGate) server(ctx context.Context, c net.Conn, cfg *stdtls.Conf
 	return tc, err
 }
 
-// acquire takes a token; while it is held the goroutine stays on its
-// thread, at the handshakes' priority when settled sessions exist.
+// acquire takes a token. When settled sessions exist, the goroutine
+// stays on its thread while it holds it, at the handshakes' priority.
 func (c *gatedConn) acquire() error {
 	g := c.gate
 	select {
@@ -76,19 +76,26 @@ func (c *gatedConn) acquire() error {
 		return c.ctx.Err()
 	}
 	c.held = true
-	runtime.LockOSThread()
 	if g.yield != g.base && g.settled.Load() > 0 {
-		c.lowered = setThreadNice(g.yield) == nil
+		runtime.LockOSThread()
+		if setThreadNice(g.yield) == nil {
+			c.lowered = true
+		} else {
+			runtime.UnlockOSThread()
+		}
 	}
 	return nil
 }
 
 func (c *gatedConn) release() {
 	if c.lowered {
-		setThreadNice(c.gate.base)
 		c.lowered = false
+		// A thread whose priority cannot come back stays locked to
+		// this goroutine, and ends with it.
+		if setThreadNice(c.gate.base) == nil {
+			runtime.UnlockOSThread()
+		}
 	}
-	runtime.UnlockOSThread()
 	c.held = false
 	<-c.gate.tokens
 }
@@ -100,13 +107,18 @@ func (g *handshakeGate) settle() (closed func()) {
 	if g == nil {
 		return func() {}
 	}
-	var fired atomic.Bool
+	// The timer's function may run while the connection closes: one
+	// state, changed atomically, decides which of them counts.
+	const opened, settled, ended = 0, 1, 2
+	var state atomic.Int32
 	t := time.AfterFunc(settleTime, func() {
-		fired.Store(true)
-		g.settled.Add(1)
+		if state.CompareAndSwap(opened, settled) {
+			g.settled.Add(1)
+		}
 	})
 	return func() {
-		if !t.Stop() && fired.Load() {
+		t.Stop()
+		if state.Swap(ended) == settled {
 			g.settled.Add(-1)
 		}
 	}

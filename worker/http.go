@@ -39,8 +39,9 @@ type httpServer struct {
 	srv    *http.Server // HTTP/2
 	ln     *connListener
 	limits h1Limits
-	// firstHead bounds the first request head of a connection, body each
-	// read of a request body (timeout client).
+	// firstHead bounds the first request head of a connection; body is
+	// timeout client, which bounds each read of a request body and each
+	// write of an HTTP/1 response.
 	firstHead, nextHead, body time.Duration
 	// keepAlive bounds the wait for a later request (timeout
 	// http-keep-alive).
