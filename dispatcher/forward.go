@@ -6,11 +6,13 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
@@ -69,8 +71,10 @@ func Forward(ctx context.Context, lp *Loop, client net.Conn, src, dst net.Addr, 
 // addresses as src and dst. The tunnel runs on lp, which takes the socket
 // as it is; a unix server is connected outside Go's netpoller for it too.
 // With a server reached over TLS, or without a loop that runs, the socket
-// goes to Go's netpoller and the tunnel runs as Forward's would.
-func ForwardSocket(ctx context.Context, lp *Loop, client *Socket, be *backend.Backend, fe *config.Proxy, done func(Result)) {
+// goes to Go's netpoller and the tunnel runs as Forward's would. A server
+// that ho takes (a worker's bind of this configuration) gets the socket
+// itself, and done is called when the worker reports the connection over.
+func ForwardSocket(ctx context.Context, lp *Loop, ho *Handoffs, client *Socket, be *backend.Backend, fe *config.Proxy, done func(Result)) {
 	if lp == nil || lp.init() != nil {
 		c, err := client.Conn() // closes the socket when it fails
 		if err != nil {
@@ -85,14 +89,26 @@ func ForwardSocket(ctx context.Context, lp *Loop, client *Socket, be *backend.Ba
 	// Not aside: this goroutine ends once the loop has the tunnel, and
 	// its stack with it (with a server over TLS, rare behind a
 	// dispatcher, it stays to copy).
-	server, s := connect(ctx, be, p, "", client.Remote, client.Local, true, &res)
+	server, s := connect(ctx, be, p, ho, "", client.Remote, client.Local, true, &res)
 	if s == nil {
 		client.Close()
 		done(res)
 		return
 	}
-	idle := IdleTimeout(fe, p)
 	end := tunnelDone(s, res, done)
+	if server.ch != nil {
+		if handOver(server.ch, client, s, end) {
+			return
+		}
+		// The channel broke before it took the socket: forward it.
+		var err error
+		if server, err = dial(ctx, s, p, nil, "", client.Remote, client.Local, true); err != nil {
+			client.Close()
+			end(nil, 0, 0, "SC")
+			return
+		}
+	}
+	idle := IdleTimeout(fe, p)
 	sfd, sTCP := server.fd, false
 	if server.conn != nil {
 		sock, isTCP, ok := rawSocket(server.conn)
@@ -122,6 +138,30 @@ func ForwardSocket(ctx context.Context, lp *Loop, client *Socket, be *backend.Ba
 	})
 }
 
+// handOver passes client to the worker on ch, and reports its end to end;
+// false when ch broke first and client is still to be forwarded.
+func handOver(ch *handoffChannel, client *Socket, s *backend.Server, end func(io.Closer, int64, int64, string)) bool {
+	var header bytes.Buffer
+	SendProxyHeader(&header, s.Config().SendProxy, client.Remote, client.Local)
+	var hc io.Closer
+	var mu sync.Mutex // hc is set after the worker may have reported already
+	mu.Lock()
+	hc, err := ch.hand(client.fd, header.Bytes(), func(fromClient, toClient int64, term string) {
+		mu.Lock()
+		defer mu.Unlock()
+		end(hc, fromClient, toClient, term)
+	})
+	if err == nil {
+		s.Track(hc)
+	}
+	mu.Unlock()
+	if err != nil && !errors.Is(err, errHandoffEnded) {
+		return false
+	}
+	client.Close() // the worker has its own descriptor now
+	return true
+}
+
 // tunnelDone returns what a tunnel to s calls when it has ended: it
 // completes res with the bytes each way and the termination state,
 // releases the server and reports res to done.
@@ -136,10 +176,12 @@ func tunnelDone(s *backend.Server, res Result, done func(Result)) func(c io.Clos
 }
 
 // dialed is a connection connect made to a server: conn, or for a tunnel
-// the loop will run, fd (conn nil), a unix socket outside Go's netpoller.
+// the loop will run, fd (conn nil), a unix socket outside Go's netpoller,
+// or the channel to hand the client's socket over on (ch).
 type dialed struct {
 	conn net.Conn
 	fd   int
+	ch   *handoffChannel
 }
 
 // connectAside runs connect on a goroutine of its own and waits for it.
@@ -159,7 +201,7 @@ func connectAside(ctx context.Context, be *backend.Backend, p *config.Proxy, sni
 	start := *res
 	go func() {
 		o := outcome{res: start}
-		o.server, o.s = connect(ctx, be, p, sni, src, dst, forLoop, &o.res)
+		o.server, o.s = connect(ctx, be, p, nil, sni, src, dst, forLoop, &o.res)
 		done <- o
 	}()
 	o := <-done
@@ -174,7 +216,7 @@ func connectAside(ctx context.Context, be *backend.Backend, p *config.Proxy, sni
 // failure was a timeout, as HAProxy does. It returns a nil server when no
 // connection could be made, with res saying why. sni is the client's
 // server name, for "sni ssl_fc_sni"; forLoop is dial's.
-func connect(ctx context.Context, be *backend.Backend, p *config.Proxy, sni string, src, dst net.Addr, forLoop bool, res *Result) (dialed, *backend.Server) {
+func connect(ctx context.Context, be *backend.Backend, p *config.Proxy, ho *Handoffs, sni string, src, dst net.Addr, forLoop bool, res *Result) (dialed, *backend.Server) {
 	var s, failed *backend.Server // failed: the server the last attempt used
 	var lastErr error             // why it failed
 	for attempt := 0; ; attempt++ {
@@ -196,7 +238,7 @@ func connect(ctx context.Context, be *backend.Backend, p *config.Proxy, sni stri
 			turnAround(ctx, p)
 		}
 		start := time.Now()
-		d, err := dial(ctx, s, p, sni, src, dst, forLoop)
+		d, err := dial(ctx, s, p, ho, sni, src, dst, forLoop)
 		if err == nil {
 			res.Tc = time.Since(start)
 			return d, s
@@ -223,9 +265,16 @@ func connect(ctx context.Context, be *backend.Backend, p *config.Proxy, sni stri
 // dial connects to s, sends the PROXY header s wants, then with ssl
 // starts TLS. forLoop says the loop will run the tunnel: a unix server
 // without ssl is then connected outside Go's netpoller, which saves the
-// poller's registration, the loop's duplicate and Go's address lookups.
-func dial(ctx context.Context, s *backend.Server, p *config.Proxy, sni string, src, dst net.Addr, forLoop bool) (dialed, error) {
+// poller's registration, the loop's duplicate and Go's address lookups;
+// and a server ho takes gets the client's socket on a channel instead,
+// when the channel is open or opens.
+func dial(ctx context.Context, s *backend.Server, p *config.Proxy, ho *Handoffs, sni string, src, dst net.Addr, forLoop bool) (dialed, error) {
 	a := s.Addr()
+	if forLoop && ho.takes(s) {
+		if ch := ho.channel(a, p.Timeouts.Connect); ch != nil {
+			return dialed{fd: -1, ch: ch}, nil
+		}
+	}
 	if forLoop && a.Family != addr.TCP && s.TLS() == nil {
 		fd, err := dialUnix(a)
 		if err != nil {

@@ -203,7 +203,7 @@ func forwardSocket(tb testing.TB, lp *Loop, be *backend.Backend, p *config.Proxy
 	tb.Helper()
 	c, s := acceptedSocket(tb, socketListener(tb))
 	out := make(chan Result, 1)
-	go ForwardSocket(context.Background(), lp, s, be, p, func(r Result) { out <- r })
+	go ForwardSocket(context.Background(), lp, nil, s, be, p, func(r Result) { out <- r })
 	return c, out
 }
 
@@ -232,7 +232,7 @@ func forwardingFront(tb testing.TB, be *backend.Backend, p *config.Proxy) net.Li
 			if err != nil {
 				return
 			}
-			go ForwardSocket(context.Background(), lp, s, be, p, func(Result) {})
+			go ForwardSocket(context.Background(), lp, nil, s, be, p, func(Result) {})
 		}
 	}()
 	return front

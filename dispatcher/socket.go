@@ -66,7 +66,7 @@ func (l *Listener) AcceptSocket() (*Socket, error) {
 	var aerr error
 	err := l.raw.Read(func(lfd uintptr) bool {
 		for {
-			fd, sa, aerr = syscall.Accept4(int(lfd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+			fd, sa, aerr = accept4(int(lfd))
 			// A connection reset while in the backlog: take the next.
 			if aerr != syscall.EINTR && aerr != syscall.ECONNABORTED {
 				return aerr != syscall.EAGAIN
@@ -84,7 +84,7 @@ func (l *Listener) AcceptSocket() (*Socket, error) {
 		return nil, os.NewSyscallError("accept4", aerr)
 	}
 	s := &Socket{fd: fd, Remote: tcpAddr(sa)}
-	local, err := syscall.Getsockname(fd)
+	local, err := getsockname(fd)
 	if err != nil {
 		closeFD(fd)
 		return nil, os.NewSyscallError("getsockname", err)
@@ -94,7 +94,7 @@ func (l *Listener) AcceptSocket() (*Socket, error) {
 		closeFD(fd)
 		return nil, errors.New("accept: not a TCP connection")
 	}
-	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // best effort, as Go
+	noDelay(fd) // best effort, as Go
 	return s, nil
 }
 

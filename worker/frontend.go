@@ -44,6 +44,8 @@ type frontend struct {
 	handshakes *handshakeGate
 	// tunnels is the process's loop for tcp-mode tunnels.
 	tunnels *dispatcher.Loop
+	// handoffs passes client sockets between the tiers; nil in tests.
+	handoffs *handoffs
 }
 
 func (fe *frontend) active() int { return int(fe.counters.cur.Load()) }
@@ -95,7 +97,11 @@ func (fe *frontend) serveSocket(s *dispatcher.Socket, release func()) {
 	accepted := time.Now()
 	fe.counters.open()
 	sess := fe.sessions.add(fe.proxy.Name, fe.backendName(), s.Remote)
-	dispatcher.ForwardSocket(context.Background(), fe.tunnels, s, fe.backend, fe.proxy, fe.forwarded(s.Remote, s.Local, accepted, func() {
+	var ho *dispatcher.Handoffs
+	if fe.handoffs != nil {
+		ho = fe.handoffs.out
+	}
+	dispatcher.ForwardSocket(context.Background(), fe.tunnels, ho, s, fe.backend, fe.proxy, fe.forwarded(s.Remote, s.Local, accepted, func() {
 		fe.sessions.remove(sess)
 		fe.counters.close()
 		release()
@@ -131,6 +137,15 @@ func (fe *frontend) serve(c net.Conn, release func()) {
 			}
 			c.Close()
 			done()
+			return
+		}
+		if dispatcher.IsHandoffChannel(pc.ProxyHeader()) && fe.handoffs != nil {
+			// Not a client: a dispatcher of this configuration that
+			// hands its clients over on this connection.
+			settled()
+			fe.counters.close()
+			fe.counters.total.Add(-1)
+			fe.handoffs.serveChannel(fe, pc.Raw(), release)
 			return
 		}
 		conn, src, dst = pc, pc.RemoteAddr(), pc.LocalAddr()

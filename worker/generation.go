@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/sluicelb/sluice/accesslog"
+	"github.com/sluicelb/sluice/addr"
 	"github.com/sluicelb/sluice/backend"
 	"github.com/sluicelb/sluice/cache"
 	"github.com/sluicelb/sluice/config"
@@ -34,16 +35,17 @@ type generation struct {
 	// handshakes is the process's gate on TLS handshakes.
 	handshakes *handshakeGate
 	// tunnels is the process's loop for tcp-mode tunnels.
-	tunnels *dispatcher.Loop
-	prev    *generation
-	stopAll context.CancelFunc // stops health checks
-	log     *slog.Logger
+	tunnels  *dispatcher.Loop
+	handoffs *handoffs
+	prev     *generation
+	stopAll  context.CancelFunc // stops health checks
+	log      *slog.Logger
 }
 
 // newGeneration builds the runtime objects of a configuration for this
 // process. prev is the generation it replaces (nil at start): backends take
 // their live server state from it.
-func newGeneration(msg control.Msg, prev *generation, ss *sessions, hs *handshakeGate, tunnels *dispatcher.Loop, keys *keyring, log *slog.Logger) (*generation, error) {
+func newGeneration(msg control.Msg, prev *generation, ss *sessions, hs *handshakeGate, tunnels *dispatcher.Loop, ho *handoffs, keys *keyring, log *slog.Logger) (*generation, error) {
 	cfg := msg.Config
 	g := &generation{
 		cfg:        cfg,
@@ -54,6 +56,7 @@ func newGeneration(msg control.Msg, prev *generation, ss *sessions, hs *handshak
 		sessions:   ss,
 		handshakes: hs,
 		tunnels:    tunnels,
+		handoffs:   ho,
 		prev:       prev,
 		log:        log,
 	}
@@ -80,6 +83,17 @@ func newGeneration(msg control.Msg, prev *generation, ss *sessions, hs *handshak
 			g.closeLogs()
 			return nil, err
 		}
+	}
+	if ho != nil {
+		var targets []addr.Addr
+		for _, p := range cfg.Proxies {
+			for _, b := range p.Binds {
+				if b.AcceptProxy && !p.Disabled {
+					targets = append(targets, b.Addr)
+				}
+			}
+		}
+		ho.out.SetTargets(targets)
 	}
 	return g, nil
 }
@@ -121,6 +135,7 @@ func (g *generation) addFrontends(p *config.Proxy, msg control.Msg, keys *keyrin
 			sessions:   g.sessions,
 			handshakes: g.handshakes,
 			tunnels:    g.tunnels,
+			handoffs:   g.handoffs,
 		}
 		if b.SSL {
 			tc, err := serverTLS(b, msg.TLS, keys)

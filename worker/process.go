@@ -47,6 +47,8 @@ type Process struct {
 	// tunnels splices the tcp-mode connections between raw sockets; it
 	// starts with the first one. Stopping the process ends them with it.
 	tunnels *dispatcher.Loop
+	// handoffs passes client sockets between tiers.
+	handoffs *handoffs
 
 	// stopping is closed when the process stops accepting.
 	stopping chan struct{}
@@ -75,6 +77,7 @@ func Run(ctrlFile *os.File, num int, log *slog.Logger) error {
 		// free for established sessions.
 		handshakes: newHandshakeGate(runtime.GOMAXPROCS(0)-1, log.With("process", num)),
 	}
+	p.handoffs = &handoffs{out: dispatcher.NewHandoffs(p.log), p: p}
 	return p.run()
 }
 
@@ -96,7 +99,7 @@ func (p *Process) run() error {
 		return p.refuse(err)
 	}
 	p.keys.update(msg.TLS)
-	g, err := newGeneration(msg, nil, &p.sessions, p.handshakes, p.tunnels, p.keys, p.log)
+	g, err := newGeneration(msg, nil, &p.sessions, p.handshakes, p.tunnels, p.handoffs, p.keys, p.log)
 	if err != nil {
 		return p.refuse(err)
 	}
@@ -152,7 +155,7 @@ func (p *Process) reload(ctx context.Context, msg control.Msg, attached []*os.Fi
 	}
 	old := p.gen.Load()
 	p.keys.update(msg.TLS)
-	g, err := newGeneration(msg, old, &p.sessions, p.handshakes, p.tunnels, p.keys, p.log)
+	g, err := newGeneration(msg, old, &p.sessions, p.handshakes, p.tunnels, p.handoffs, p.keys, p.log)
 	if err != nil {
 		p.closeListeners(fresh)
 		return err
@@ -387,6 +390,14 @@ func (p *Process) acquire(fe *frontend) bool {
 		return false
 	}
 	return true
+}
+
+// acquireHanded takes the slots of a connection a dispatcher handed over,
+// waiting for them even while the process stops.
+func (p *Process) acquireHanded(fe *frontend) {
+	fe.bindSlots.acquire(nil)
+	fe.proxySlots.acquire(nil)
+	p.slots.acquire(nil)
 }
 
 func (p *Process) releaseSlots(fe *frontend) {

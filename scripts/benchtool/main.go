@@ -10,7 +10,7 @@
 //	storm       echo latency of established TLS sessions, calm then storm
 //	cpu, rss    CPU seconds and resident memory of a process tree (/proc)
 //	child       the pid of a sluice child process by process number
-//	spread      established connections per abns listener (/proc/net/unix)
+//	spread      connections per worker (abns listener, or -master: child process)
 //	freeport    a free loopback TCP port
 //	wait        wait until an address completes a TLS handshake
 //	report      the results table: medians per server and ratios

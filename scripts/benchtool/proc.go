@@ -161,42 +161,60 @@ func cmdChild(args []string) error {
 	return fmt.Errorf("no child %s under %d", fs.Arg(1), master)
 }
 
-// cmdSpread counts established connections per abstract unix listener whose
-// name starts with the prefix, from /proc/net/unix: an accepted socket
-// carries its listener's name, the dispatcher's connecting side none. Each
-// worker listener belongs to exactly one worker (a Sluice process or a
-// HAProxy thread: "thread N" binds are served by that thread alone), so
-// this is the number of connections each worker holds.
+// cmdSpread counts the connections each worker holds. By default, from
+// /proc/net/unix: the established connections of each abstract unix
+// listener whose name starts with the prefix (an accepted socket carries
+// its listener's name, the dispatcher's connecting side none). Each worker
+// listener belongs to exactly one worker (a Sluice process or a HAProxy
+// thread: "thread N" binds are served by that thread alone), so these are
+// the connections each worker holds when the dispatcher forwards bytes.
+//
+// With -master PID -port PORT, per child process of that master instead:
+// the sockets it holds that are either such accepted unix sockets, or
+// established TCP connections whose local port is PORT (clients that a
+// Sluice dispatcher handed over to the worker). The child that listens on
+// PORT is the dispatcher and is left out.
 func cmdSpread(args []string) error {
 	fs := flag.NewFlagSet("spread", flag.ExitOnError)
+	master := fs.Int("master", 0, "count per child process of this master")
+	port := fs.Int("port", 0, "with -master: the dispatcher's TCP port")
 	fs.Parse(args)
 	if fs.NArg() != 1 {
-		return errors.New("usage: spread ABNS_PREFIX")
+		return errors.New("usage: spread [-master PID -port PORT] ABNS_PREFIX")
 	}
-	prefix := "@" + fs.Arg(0)
-	f, err := os.Open("/proc/net/unix")
+	named, listeners, err := unixSockets("@" + fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	defer f.Close()
 	counts := map[string]int{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// Num RefCount Protocol Flags Type St Inode Path
-		fl := strings.Fields(sc.Text())
-		if len(fl) < 8 || !strings.HasPrefix(fl[7], prefix) {
-			continue
+	if *master == 0 {
+		for name := range listeners {
+			counts[name] += 0 // a worker with no connection counts as 0
 		}
-		name := strings.TrimRight(fl[7], "@") // HAProxy pads abns names with NULs, shown as '@'
-		switch fl[5] {
-		case "01": // a listener: makes a worker with no connection count as 0
-			counts[name] += 0
-		case "03": // connected
+		for _, name := range named {
 			counts[name]++
+		}
+	} else {
+		established, listening, err := tcpSockets(*port)
+		if err != nil {
+			return err
+		}
+		for _, pid := range tree(*master)[1:] {
+			socks := socketInodes(pid)
+			if slices.ContainsFunc(socks, func(i string) bool { return listening[i] }) {
+				continue // the dispatcher
+			}
+			n := 0
+			for _, i := range socks {
+				if established[i] || named[i] != "" {
+					n++
+				}
+			}
+			counts[strconv.Itoa(pid)] = n
 		}
 	}
 	if len(counts) == 0 {
-		return fmt.Errorf("no socket named %s*", prefix)
+		return fmt.Errorf("no worker found for %s", fs.Arg(0))
 	}
 	names := slices.Sorted(maps.Keys(counts))
 	total, lo, hi := 0, int(^uint(0)>>1), 0
@@ -209,6 +227,79 @@ func cmdSpread(args []string) error {
 	}
 	fmt.Printf("total=%d workers=%d min=%d max=%d spread=%d counts=%s\n", total, len(names), lo, hi, hi-lo, strings.Join(per, ","))
 	return nil
+}
+
+// unixSockets reads /proc/net/unix: the connected sockets accepted on a
+// listener whose name starts with prefix (inode to listener name), and the
+// names of those listeners.
+func unixSockets(prefix string) (named map[string]string, listeners map[string]bool, err error) {
+	f, err := os.Open("/proc/net/unix")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	named, listeners = map[string]string{}, map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// Num RefCount Protocol Flags Type St Inode Path
+		fl := strings.Fields(sc.Text())
+		if len(fl) < 8 || !strings.HasPrefix(fl[7], prefix) {
+			continue
+		}
+		name := strings.TrimRight(fl[7], "@") // HAProxy pads abns names with NULs, shown as '@'
+		switch fl[5] {
+		case "01":
+			listeners[name] = true
+		case "03":
+			named[fl[6]] = name
+		}
+	}
+	return named, listeners, sc.Err()
+}
+
+// tcpSockets reads /proc/net/tcp and tcp6: the inodes of the established
+// connections and of the listeners whose local port is port.
+func tcpSockets(port int) (established, listening map[string]bool, err error) {
+	established, listening = map[string]bool{}, map[string]bool{}
+	hexPort := fmt.Sprintf(":%04X", port)
+	for _, path := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, nil, err
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+			fl := strings.Fields(line)
+			if len(fl) < 10 || !strings.HasSuffix(fl[1], hexPort) {
+				continue
+			}
+			switch fl[3] {
+			case "01":
+				established[fl[9]] = true
+			case "0A":
+				listening[fl[9]] = true
+			}
+		}
+	}
+	return established, listening, nil
+}
+
+// socketInodes returns the inodes of the sockets pid holds.
+func socketInodes(pid int) []string {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	entries, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range entries {
+		link, err := os.Readlink(dir + "/" + e.Name())
+		if err != nil || !strings.HasPrefix(link, "socket:[") {
+			continue
+		}
+		out = append(out, strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]"))
+	}
+	return out
 }
 
 // cmdFreePort prints a loopback TCP port that was free a moment ago.

@@ -1,0 +1,524 @@
+package dispatcher
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+	"golang.org/x/sys/unix"
+
+	"github.com/sluicelb/sluice/addr"
+	"github.com/sluicelb/sluice/backend"
+)
+
+// A dispatcher of the two-tier layout forwards a client to a worker's
+// abns@ bind with a PROXY header, and would then copy every byte of the
+// connection between the two sockets for its whole life. When that bind
+// belongs to this same configuration, the dispatcher hands the client's
+// socket itself to the worker process instead (SCM_RIGHTS), with the PROXY
+// header it would have sent: the worker serves the client directly and the
+// dispatcher moves no byte. The worker reports each connection's end, so
+// leastconn counts stay exact.
+//
+// Each dispatcher process opens one channel per server address: a unix
+// connection to the bind that starts with a PROXY v2 LOCAL header carrying
+// handoffTLV. The worker answers msgReady. Then, on the channel:
+//
+//	dispatcher → worker  'H' id(8) len(2) PROXY header, the socket attached
+//	dispatcher → worker  'C' id(8): close that connection (shutdown sessions)
+//	worker → dispatcher  'D' id(8) bytes from client(8) bytes to client(8)
+//	worker → dispatcher  'G': stopping, open a new channel for new clients
+//
+// After 'G' the dispatcher shuts its side for writing; the worker serves
+// what it was handed, reports, and closes the channel at the end.
+const (
+	msgHand   = 'H'
+	msgCut    = 'C'
+	msgDone   = 'D'
+	msgGoAway = 'G'
+	msgReady  = 'K'
+)
+
+// handoffTLV is the PROXY v2 TLV that opens a channel (0xE0-0xEF are the
+// types for private use), and handoffMagic its value.
+const handoffTLV proxyproto.PP2Type = 0xE5
+
+var handoffMagic = []byte("sluice-handoff/1")
+
+// maxHandoffHeader bounds the PROXY header of a handed connection: ours
+// carry addresses only (at most 232 bytes).
+const maxHandoffHeader = 1024
+
+// handoffRetry is how long a dispatcher forwards the bytes of a server's
+// clients after a channel to it could not be opened, before trying again.
+const handoffRetry = 10 * time.Second
+
+// Handoffs opens and keeps a process's channels to the workers it hands
+// clients to.
+type Handoffs struct {
+	log     *slog.Logger
+	targets atomic.Pointer[map[string]bool] // addr.String() of binds that take handoffs
+
+	mu     sync.Mutex
+	chans  map[string]*handoffChannel
+	failed map[string]time.Time // when opening a channel to an address last failed
+}
+
+// NewHandoffs returns a process's Handoffs; it hands nothing until
+// SetTargets names the binds that take sockets.
+func NewHandoffs(log *slog.Logger) *Handoffs {
+	h := &Handoffs{log: log, chans: make(map[string]*handoffChannel), failed: make(map[string]time.Time)}
+	h.targets.Store(&map[string]bool{})
+	return h
+}
+
+// SetTargets says which binds of the configuration in force take handed
+// sockets: abns@ binds with accept-proxy, which only a Sluice process of
+// the same configuration serves.
+func (h *Handoffs) SetTargets(binds []addr.Addr) {
+	t := make(map[string]bool, len(binds))
+	for _, a := range binds {
+		if a.Family == addr.Abstract {
+			t[a.String()] = true
+		}
+	}
+	h.targets.Store(&t)
+}
+
+// takes says whether s's clients are handed over rather than forwarded: s
+// is one of the targets, wants a PROXY header and no TLS.
+func (h *Handoffs) takes(s *backend.Server) bool {
+	if h == nil || s.Config().SendProxy == 0 || s.TLS() != nil {
+		return false
+	}
+	return (*h.targets.Load())[s.Addr().String()]
+}
+
+// channel returns the open channel to a, opening it when there is none; nil
+// when it cannot be opened, and then for handoffRetry.
+func (h *Handoffs) channel(a addr.Addr, timeout time.Duration) *handoffChannel {
+	key := a.String()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ch := h.chans[key]; ch != nil {
+		return ch
+	}
+	if t, ok := h.failed[key]; ok && time.Since(t) < handoffRetry {
+		return nil
+	}
+	ch, err := openChannel(a, timeout)
+	if err != nil {
+		h.failed[key] = time.Now()
+		h.log.Warn("cannot hand connections over, forwarding their bytes instead", "server", a.Text, "err", err)
+		return nil
+	}
+	delete(h.failed, key)
+	ch.h, ch.key = h, key
+	h.chans[key] = ch
+	go ch.readReports()
+	return ch
+}
+
+// openChannel connects to a and waits, at most timeout (1 s when longer),
+// for the worker to accept the channel.
+func openChannel(a addr.Addr, timeout time.Duration) (*handoffChannel, error) {
+	if timeout <= 0 || timeout > time.Second {
+		timeout = time.Second
+	}
+	c, err := net.DialTimeout("unix", a.String(), timeout)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", a.Text, err)
+	}
+	uc := c.(*net.UnixConn)
+	uc.SetDeadline(time.Now().Add(timeout))
+	hdr := &proxyproto.Header{Version: 2, Command: proxyproto.LOCAL, TransportProtocol: proxyproto.UNSPEC}
+	if err := hdr.SetTLVs([]proxyproto.TLV{{Type: handoffTLV, Value: handoffMagic}}); err != nil {
+		uc.Close()
+		return nil, err
+	}
+	var ready [1]byte
+	if _, err := hdr.WriteTo(uc); err != nil {
+		uc.Close()
+		return nil, fmt.Errorf("open a handoff channel to %s: %w", a.Text, err)
+	}
+	if _, err := io.ReadFull(uc, ready[:]); err != nil || ready[0] != msgReady {
+		uc.Close()
+		if err == nil {
+			err = fmt.Errorf("unexpected answer %q", ready[0])
+		}
+		return nil, fmt.Errorf("open a handoff channel to %s: %w", a.Text, err)
+	}
+	uc.SetDeadline(time.Time{})
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		uc.Close()
+		return nil, err
+	}
+	return &handoffChannel{conn: uc, raw: raw, pending: make(map[uint64]func(int64, int64, string))}, nil
+}
+
+// handoffChannel is a dispatcher's end of a channel.
+type handoffChannel struct {
+	h    *Handoffs
+	key  string
+	conn *net.UnixConn
+	raw  syscall.RawConn
+	wmu  sync.Mutex // one message at a time
+
+	mu      sync.Mutex
+	next    uint64
+	pending map[uint64]func(fromClient, toClient int64, term string) // by id
+	retired bool                                                     // no new connections
+}
+
+// errHandoffEnded says a handoff failed after the channel broke and
+// already reported the connection over.
+var errHandoffEnded = errors.New("handoff channel broke")
+
+// hand passes the socket fd with its PROXY header. ended is called once,
+// when the worker reports the connection over or the channel breaks. The
+// Closer asks the worker to close the connection. On errHandoffEnded ended
+// was called already; on another error it was not, and the socket is still
+// the caller's. Either way the caller still owns fd and closes it.
+func (ch *handoffChannel) hand(fd int, header []byte, ended func(fromClient, toClient int64, term string)) (io.Closer, error) {
+	ch.mu.Lock()
+	if ch.retired {
+		ch.mu.Unlock()
+		return nil, errors.New("handoff channel retired")
+	}
+	ch.next++
+	id := ch.next
+	ch.pending[id] = ended
+	ch.mu.Unlock()
+
+	msg := make([]byte, 11+len(header))
+	msg[0] = msgHand
+	binary.BigEndian.PutUint64(msg[1:], id)
+	binary.BigEndian.PutUint16(msg[9:], uint16(len(header)))
+	copy(msg[11:], header)
+	ch.wmu.Lock()
+	err := ch.writeMsg(msg, fd)
+	ch.wmu.Unlock()
+	if err == nil {
+		return &handedConn{ch: ch, id: id}, nil
+	}
+	ch.mu.Lock()
+	_, mine := ch.pending[id]
+	delete(ch.pending, id)
+	ch.mu.Unlock()
+	ch.retire()
+	if !mine {
+		return nil, errHandoffEnded
+	}
+	return nil, fmt.Errorf("hand a connection over: %w", err)
+}
+
+// writeMsg writes msg with the descriptor pass attached to its first byte,
+// then the rest if the socket took only part of it. The system call is raw
+// (see syscalls.go), and waits in Go's poller only when the socket is full.
+func (ch *handoffChannel) writeMsg(msg []byte, pass int) error {
+	var n int
+	var err error
+	if werr := ch.raw.Write(func(fd uintptr) bool {
+		n, err = sendFD(int(fd), msg, pass)
+		return err != unix.EAGAIN
+	}); werr != nil {
+		return werr
+	}
+	if err == nil && n < len(msg) {
+		_, err = ch.conn.Write(msg[n:])
+	}
+	return err
+}
+
+// readReports reads the worker's reports until the channel ends.
+func (ch *handoffChannel) readReports() {
+	buf := make([]byte, 25*32)
+	n := 0
+	var err error
+	for err == nil {
+		var m int
+		if rerr := ch.raw.Read(func(fd uintptr) bool {
+			m, err = readFD(int(fd), buf[n:])
+			return err != unix.EAGAIN
+		}); rerr != nil {
+			err = rerr
+			break
+		}
+		if err == nil && m == 0 {
+			err = io.EOF
+		}
+		n += m
+		used := 0
+		for used < n && err == nil {
+			b := buf[used:n]
+			switch b[0] {
+			case msgGoAway:
+				ch.retire()
+				used++
+				continue
+			case msgDone:
+				if len(b) < 25 {
+					break
+				}
+				id := binary.BigEndian.Uint64(b[1:])
+				ch.mu.Lock()
+				ended := ch.pending[id]
+				delete(ch.pending, id)
+				ch.mu.Unlock()
+				if ended != nil {
+					ended(int64(binary.BigEndian.Uint64(b[9:])), int64(binary.BigEndian.Uint64(b[17:])), "--")
+				}
+				used += 25
+				continue
+			default:
+				err = fmt.Errorf("unexpected message %q", b[0])
+			}
+			break
+		}
+		n = copy(buf, buf[used:n])
+	}
+	ch.retire()
+	ch.conn.Close()
+	ch.mu.Lock()
+	pending := ch.pending
+	ch.pending = nil
+	ch.mu.Unlock()
+	if len(pending) > 0 {
+		ch.h.log.Warn("handoff channel broke: connections handed over are counted as ended", "server", ch.key, "connections", len(pending), "err", err)
+	}
+	for _, ended := range pending {
+		ended(0, 0, "SD")
+	}
+}
+
+// retire stops new handoffs on ch: the next connection opens a new channel.
+// The worker learns it from the end of the stream.
+func (ch *handoffChannel) retire() {
+	ch.mu.Lock()
+	was := ch.retired
+	ch.retired = true
+	ch.mu.Unlock()
+	if was {
+		return
+	}
+	ch.h.mu.Lock()
+	if ch.h.chans[ch.key] == ch {
+		delete(ch.h.chans, ch.key)
+	}
+	ch.h.mu.Unlock()
+	ch.wmu.Lock()
+	ch.conn.CloseWrite()
+	ch.wmu.Unlock()
+}
+
+// handedConn is a connection handed over, as the server's tracked
+// connections see it: closing it asks the worker to close it.
+type handedConn struct {
+	ch *handoffChannel
+	id uint64
+}
+
+func (c *handedConn) Close() error {
+	var msg [9]byte
+	msg[0] = msgCut
+	binary.BigEndian.PutUint64(msg[1:], c.id)
+	c.ch.wmu.Lock()
+	defer c.ch.wmu.Unlock()
+	_, err := c.ch.conn.Write(msg[:])
+	return err
+}
+
+// IsHandoffChannel says whether a connection that started with h is a
+// dispatcher's handoff channel.
+func IsHandoffChannel(h *proxyproto.Header) bool {
+	if h == nil || h.Command != proxyproto.LOCAL {
+		return false
+	}
+	tlvs, err := h.TLVs()
+	if err != nil {
+		return false
+	}
+	for _, t := range tlvs {
+		if t.Type == handoffTLV && bytes.Equal(t.Value, handoffMagic) {
+			return true
+		}
+	}
+	return false
+}
+
+// HandoffReceiver is a worker's end of a channel.
+type HandoffReceiver struct {
+	conn *net.UnixConn
+	wmu  sync.Mutex
+}
+
+// AcceptHandoffs takes the channel a dispatcher opened on c, whose PROXY
+// header has been read and nothing else: it checks that the peer runs as
+// this process's user (the socket it hands over is then one it could have
+// forwarded anyway) and says it is ready.
+func AcceptHandoffs(c net.Conn) (*HandoffReceiver, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return nil, errors.New("handoff channel over a socket that is not unix")
+	}
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := rc.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, err
+	}
+	if cerr != nil {
+		return nil, fmt.Errorf("peer of a handoff channel: %w", cerr)
+	}
+	if int(cred.Uid) != os.Getuid() {
+		return nil, fmt.Errorf("handoff channel from uid %d, not %d", cred.Uid, os.Getuid())
+	}
+	if _, err := uc.Write([]byte{msgReady}); err != nil {
+		return nil, fmt.Errorf("accept a handoff channel: %w", err)
+	}
+	return &HandoffReceiver{conn: uc}, nil
+}
+
+// Serve reads the channel until the dispatcher shuts it: each socket handed
+// over goes to take with its id and PROXY header, each cut to cut. It
+// returns nil at the end of the stream.
+func (r *HandoffReceiver) Serve(take func(id uint64, c net.Conn, header []byte), cut func(id uint64)) error {
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	var fds []int // received, not yet matched with their message
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	n := 0
+	for {
+		m, oobn, flags, _, err := r.conn.ReadMsgUnix(buf[n:], oob)
+		m = max(m, 0) // -1 with some errors
+		if oobn > 0 {
+			got, perr := parseRights(oob[:oobn])
+			fds = append(fds, got...)
+			if perr != nil && err == nil {
+				err = perr
+			}
+		}
+		if err == nil && flags&unix.MSG_CTRUNC != 0 {
+			err = errors.New("handoff channel: control message truncated")
+		}
+		n += m
+		used, perr := r.parse(buf[:n], &fds, take, cut)
+		n = copy(buf, buf[used:n])
+		if perr != nil {
+			return perr
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				if n > 0 {
+					return errors.New("handoff channel ended inside a message")
+				}
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// parse handles the whole messages at the start of b and says how many
+// bytes they took.
+func (r *HandoffReceiver) parse(b []byte, fds *[]int, take func(uint64, net.Conn, []byte), cut func(uint64)) (int, error) {
+	used := 0
+	for len(b) > used {
+		m := b[used:]
+		switch m[0] {
+		case msgCut:
+			if len(m) < 9 {
+				return used, nil
+			}
+			cut(binary.BigEndian.Uint64(m[1:]))
+			used += 9
+		case msgHand:
+			if len(m) < 11 {
+				return used, nil
+			}
+			hlen := int(binary.BigEndian.Uint16(m[9:]))
+			if hlen > maxHandoffHeader {
+				return used, fmt.Errorf("handoff channel: PROXY header of %d bytes", hlen)
+			}
+			if len(m) < 11+hlen {
+				return used, nil
+			}
+			if len(*fds) == 0 {
+				return used, errors.New("handoff channel: a connection without its socket")
+			}
+			fd := (*fds)[0]
+			*fds = (*fds)[1:]
+			id := binary.BigEndian.Uint64(m[1:])
+			f := os.NewFile(uintptr(fd), "handed")
+			c, err := net.FileConn(f)
+			f.Close()
+			if err != nil {
+				r.Done(id, 0, 0)
+			} else {
+				take(id, c, bytes.Clone(m[11:11+hlen]))
+			}
+			used += 11 + hlen
+		default:
+			return used, fmt.Errorf("handoff channel: unexpected message %q", m[0])
+		}
+	}
+	return used, nil
+}
+
+func parseRights(oob []byte) ([]int, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for _, m := range msgs {
+		got, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			continue
+		}
+		fds = append(fds, got...)
+	}
+	return fds, nil
+}
+
+// Done reports a handed connection over, with its bytes each way.
+func (r *HandoffReceiver) Done(id uint64, fromClient, toClient int64) {
+	var msg [25]byte
+	msg[0] = msgDone
+	binary.BigEndian.PutUint64(msg[1:], id)
+	binary.BigEndian.PutUint64(msg[9:], uint64(fromClient))
+	binary.BigEndian.PutUint64(msg[17:], uint64(toClient))
+	r.wmu.Lock()
+	r.conn.Write(msg[:]) // a dispatcher gone no longer counts
+	r.wmu.Unlock()
+}
+
+// GoAway asks the dispatcher to hand no more connections on this channel.
+func (r *HandoffReceiver) GoAway() {
+	r.wmu.Lock()
+	r.conn.Write([]byte{msgGoAway})
+	r.wmu.Unlock()
+}
+
+// Close closes the channel.
+func (r *HandoffReceiver) Close() { r.conn.Close() }
