@@ -395,10 +395,10 @@ func AcceptHandoffs(c net.Conn) (*HandoffReceiver, error) {
 	return &HandoffReceiver{conn: uc}, nil
 }
 
-// Serve reads the channel until the dispatcher shuts it: each socket handed
-// over goes to take with its id and PROXY header, each cut to cut. It
-// returns nil at the end of the stream.
-func (r *HandoffReceiver) Serve(take func(id uint64, c net.Conn, header []byte), cut func(id uint64)) error {
+// Serve reads the channel until the dispatcher shuts it: each connection
+// handed over goes to take with its id, each cut to cut. It returns nil at
+// the end of the stream.
+func (r *HandoffReceiver) Serve(take func(id uint64, c *HandedConn), cut func(id uint64)) error {
 	buf := make([]byte, 4096)
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	var fds []int // received, not yet matched with their message
@@ -441,7 +441,7 @@ func (r *HandoffReceiver) Serve(take func(id uint64, c net.Conn, header []byte),
 
 // parse handles the whole messages at the start of b and says how many
 // bytes they took.
-func (r *HandoffReceiver) parse(b []byte, fds *[]int, take func(uint64, net.Conn, []byte), cut func(uint64)) (int, error) {
+func (r *HandoffReceiver) parse(b []byte, fds *[]int, take func(uint64, *HandedConn), cut func(uint64)) (int, error) {
 	used := 0
 	for len(b) > used {
 		m := b[used:]
@@ -469,20 +469,119 @@ func (r *HandoffReceiver) parse(b []byte, fds *[]int, take func(uint64, net.Conn
 			fd := (*fds)[0]
 			*fds = (*fds)[1:]
 			id := binary.BigEndian.Uint64(m[1:])
-			f := os.NewFile(uintptr(fd), "handed")
-			c, err := net.FileConn(f)
-			f.Close()
-			if err != nil {
-				r.Done(id, 0, 0)
-			} else {
-				take(id, c, bytes.Clone(m[11:11+hlen]))
-			}
+			// The dispatcher's socket is non-blocking (the flag belongs
+			// to the open socket, which both processes share), so the
+			// file waits in Go's poller.
+			take(id, &HandedConn{f: os.NewFile(uintptr(fd), "client"), header: bytes.Clone(m[11 : 11+hlen])})
 			used += 11 + hlen
 		default:
 			return used, fmt.Errorf("handoff channel: unexpected message %q", m[0])
 		}
 	}
 	return used, nil
+}
+
+// HandedConn is a client's connection as a worker gets it from a
+// dispatcher. It reads the PROXY header the dispatcher would have sent
+// first, as a forwarded connection starts, then the client's bytes, and
+// counts them both ways for the dispatcher's logs and stats. It holds the
+// socket as an os.File: net.FileConn would take a duplicate and ask the
+// kernel for the socket's type and both addresses, four more system calls
+// per connection, when the PROXY header gives the addresses anyway.
+type HandedConn struct {
+	f       *os.File
+	header  []byte
+	in, out atomic.Int64
+}
+
+func (c *HandedConn) Read(b []byte) (int, error) {
+	if len(c.header) > 0 {
+		n := copy(b, c.header)
+		c.header = c.header[n:]
+		return n, nil
+	}
+	n, err := c.f.Read(b)
+	c.in.Add(int64(n))
+	return n, netError("read", err)
+}
+
+func (c *HandedConn) Write(b []byte) (int, error) {
+	n, err := c.f.Write(b)
+	c.out.Add(int64(n))
+	return n, netError("write", err)
+}
+
+func (c *HandedConn) Close() error { return netError("close", c.f.Close()) }
+
+// CloseWrite shuts the client's half.
+func (c *HandedConn) CloseWrite() error {
+	return c.control("shutdown", func(fd int) error { return unix.Shutdown(fd, unix.SHUT_WR) })
+}
+
+// Bytes are what the client sent and what it was sent so far.
+func (c *HandedConn) Bytes() (fromClient, toClient int64) { return c.in.Load(), c.out.Load() }
+
+func (c *HandedConn) LocalAddr() net.Addr  { return c.addr(unix.Getsockname) }
+func (c *HandedConn) RemoteAddr() net.Addr { return c.addr(unix.Getpeername) }
+
+func (c *HandedConn) SetDeadline(t time.Time) error {
+	return netError("set deadline", c.f.SetDeadline(t))
+}
+func (c *HandedConn) SetReadDeadline(t time.Time) error {
+	return netError("set deadline", c.f.SetReadDeadline(t))
+}
+func (c *HandedConn) SetWriteDeadline(t time.Time) error {
+	return netError("set deadline", c.f.SetWriteDeadline(t))
+}
+
+// addr asks the kernel for one of the socket's addresses; only logs about
+// connections whose PROXY header went wrong need them.
+func (c *HandedConn) addr(get func(int) (unix.Sockaddr, error)) net.Addr {
+	var a net.Addr = &net.TCPAddr{}
+	c.control("getsockname", func(fd int) error {
+		sa, err := get(fd)
+		switch sa := sa.(type) {
+		case *unix.SockaddrInet4:
+			a = &net.TCPAddr{IP: net.IP(sa.Addr[:]).To16(), Port: sa.Port}
+		case *unix.SockaddrInet6:
+			a = &net.TCPAddr{IP: net.IP(sa.Addr[:]), Port: sa.Port}
+		}
+		return err
+	})
+	return a
+}
+
+func (c *HandedConn) control(op string, f func(fd int) error) error {
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		return netError(op, err)
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
+		return netError(op, err)
+	}
+	if ferr != nil {
+		return &net.OpError{Op: op, Net: "tcp", Err: ferr}
+	}
+	return nil
+}
+
+// netError gives an os.File's error the shape a net.Conn's has: the end of
+// the stream as io.EOF, a closed socket as net.ErrClosed, the rest in a
+// net.OpError (whose Timeout says a deadline passed).
+func netError(op string, err error) error {
+	switch {
+	case err == nil, err == io.EOF:
+		return err
+	case errors.Is(err, os.ErrClosed):
+		err = net.ErrClosed
+	default:
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+	}
+	return &net.OpError{Op: op, Net: "tcp", Err: err}
 }
 
 func parseRights(oob []byte) ([]int, error) {

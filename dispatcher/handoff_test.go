@@ -1,8 +1,6 @@
 package dispatcher
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -51,17 +49,17 @@ func newHandoffWorker(t *testing.T, handle func(c net.Conn, h *proxyproto.Header
 				}
 				w.channels <- r
 				var conns sync.Map
-				r.Serve(func(id uint64, hc net.Conn, header []byte) {
+				r.Serve(func(id uint64, hc *HandedConn) {
 					conns.Store(id, hc)
 					go func() {
-						h, err := proxyproto.Read(bufio.NewReader(bytes.NewReader(header)))
-						if err != nil {
+						pc := proxyproto.NewConn(hc, proxyproto.WithPolicy(proxyproto.REQUIRE))
+						if _, err := pc.Read(nil); err != nil {
 							t.Errorf("handed connection's PROXY header: %v", err)
 						}
-						counted := &countingConn{Conn: hc}
-						handle(counted, h)
+						handle(pc, pc.ProxyHeader())
 						hc.Close()
-						r.Done(id, counted.in, counted.out)
+						in, out := hc.Bytes()
+						r.Done(id, in, out)
 					}()
 				}, func(id uint64) {
 					w.cuts <- id
@@ -73,23 +71,6 @@ func newHandoffWorker(t *testing.T, handle func(c net.Conn, h *proxyproto.Header
 		}
 	}()
 	return w, a
-}
-
-type countingConn struct {
-	net.Conn
-	in, out int64
-}
-
-func (c *countingConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	c.in += int64(n)
-	return n, err
-}
-
-func (c *countingConn) Write(b []byte) (int, error) {
-	n, err := c.Conn.Write(b)
-	c.out += int64(n)
-	return n, err
 }
 
 func testHandoffs(a addr.Addr) *Handoffs {
@@ -329,7 +310,7 @@ func TestHandoffReceiverParse(t *testing.T) {
 		r := &HandoffReceiver{}
 		var fds []int
 		var cuts []uint64
-		used, err := r.parse([]byte(tc.in), &fds, func(uint64, net.Conn, []byte) { t.Errorf("%s: took a connection", tc.name) }, func(id uint64) { cuts = append(cuts, id) })
+		used, err := r.parse([]byte(tc.in), &fds, func(uint64, *HandedConn) { t.Errorf("%s: took a connection", tc.name) }, func(id uint64) { cuts = append(cuts, id) })
 		if used != tc.used || (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 			t.Errorf("%s: used %d, err %v; want %d, %q", tc.name, used, err, tc.used, tc.wantErr)
 		}
@@ -343,7 +324,7 @@ func FuzzHandoffReceiverParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := &HandoffReceiver{}
 		var fds []int
-		used, _ := r.parse(b, &fds, func(uint64, net.Conn, []byte) { t.Fatal("took a connection without a socket") }, func(uint64) {})
+		used, _ := r.parse(b, &fds, func(uint64, *HandedConn) { t.Fatal("took a connection without a socket") }, func(uint64) {})
 		if used < 0 || used > len(b) {
 			t.Fatalf("used %d of %d", used, len(b))
 		}

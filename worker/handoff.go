@@ -3,7 +3,6 @@ package worker
 import (
 	"net"
 	"sync"
-	"sync/atomic"
 
 	"github.com/sluicelb/sluice/dispatcher"
 )
@@ -44,27 +43,27 @@ func (h *handoffs) serveChannel(fe *frontend, c net.Conn, done func()) {
 		}
 	}()
 	key := fe.bind.Addr.Key()
-	take := func(id uint64, c net.Conn, header []byte) {
+	take := func(id uint64, c *dispatcher.HandedConn) {
 		cur := h.p.gen.Load().frontends[key]
 		if cur == nil || !cur.bind.AcceptProxy { // the bind changed since
 			c.Close()
 			r.Done(id, 0, 0)
 			return
 		}
-		hc := &handedConn{Conn: c, header: header}
 		mu.Lock()
-		conns[id] = hc
+		conns[id] = c
 		mu.Unlock()
 		// Wait for slots as a listener at maxconn would, even while the
 		// process stops: the dispatcher counts this connection as ours.
 		h.p.acquireHanded(cur)
 		running.Add(1)
-		go cur.serve(hc, func() {
+		go cur.serve(c, func() {
 			h.p.releaseSlots(cur)
 			mu.Lock()
 			delete(conns, id)
 			mu.Unlock()
-			r.Done(id, hc.in.Load(), hc.out.Load())
+			in, out := c.Bytes()
+			r.Done(id, in, out)
 			running.Done()
 		})
 	}
@@ -83,38 +82,4 @@ func (h *handoffs) serveChannel(fe *frontend, c net.Conn, done func()) {
 	running.Wait()
 	r.Close()
 	done()
-}
-
-// handedConn is a connection a dispatcher handed over: it reads its PROXY
-// header first, as a forwarded connection would start, and counts the
-// client's bytes for the dispatcher's logs and stats.
-type handedConn struct {
-	net.Conn
-	header  []byte
-	in, out atomic.Int64
-}
-
-func (c *handedConn) Read(b []byte) (int, error) {
-	if len(c.header) > 0 {
-		n := copy(b, c.header)
-		c.header = c.header[n:]
-		return n, nil
-	}
-	n, err := c.Conn.Read(b)
-	c.in.Add(int64(n))
-	return n, err
-}
-
-func (c *handedConn) Write(b []byte) (int, error) {
-	n, err := c.Conn.Write(b)
-	c.out.Add(int64(n))
-	return n, err
-}
-
-// CloseWrite shuts the client's half, for tcp mode.
-func (c *handedConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }
