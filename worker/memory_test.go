@@ -36,3 +36,23 @@ func TestQuietReleaseDue(t *testing.T) {
 		})
 	}
 }
+
+func TestGCPercentFor(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		live uint64
+		want int
+	}{
+		{0, 800}, // Go's own floor, 4 MiB × 800/100, is the 32 MiB
+		{1 * mib, 800},
+		{4 * mib, 700},
+		{8 * mib, 300},
+		{16 * mib, 100},
+		{20 * mib, 100},
+		{200 * mib, 100},
+	} {
+		if got := gcPercentFor(tc.live, 32*mib); got != tc.want {
+			t.Errorf("live %d MiB: GOGC %d, want %d", tc.live/mib, got, tc.want)
+		}
+	}
+}
