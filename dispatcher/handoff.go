@@ -472,7 +472,7 @@ func (r *HandoffReceiver) parse(b []byte, fds *[]int, take func(uint64, *HandedC
 			// The dispatcher's socket is non-blocking (the flag belongs
 			// to the open socket, which both processes share), so the
 			// file waits in Go's poller.
-			take(id, &HandedConn{f: os.NewFile(uintptr(fd), "client"), header: bytes.Clone(m[11 : 11+hlen]), quickAcks: quickAcks})
+			take(id, &HandedConn{f: os.NewFile(uintptr(fd), "client"), header: bytes.Clone(m[11 : 11+hlen])})
 			used += 11 + hlen
 		default:
 			return used, fmt.Errorf("handoff channel: unexpected message %q", m[0])
@@ -489,10 +489,9 @@ func (r *HandoffReceiver) parse(b []byte, fds *[]int, take func(uint64, *HandedC
 // kernel for the socket's type and both addresses, four more system calls
 // per connection, when the PROXY header gives the addresses anyway.
 type HandedConn struct {
-	f         *os.File
-	header    []byte
-	in, out   atomic.Int64
-	quickAcks int // reads left to acknowledge at once, as the loop's (splice.go)
+	f       *os.File
+	header  []byte
+	in, out atomic.Int64
 }
 
 func (c *HandedConn) Read(b []byte) (int, error) {
@@ -503,10 +502,6 @@ func (c *HandedConn) Read(b []byte) (int, error) {
 	}
 	n, err := c.f.Read(b)
 	c.in.Add(int64(n))
-	if c.quickAcks > 0 && n > 0 {
-		c.quickAcks--
-		c.control("setsockopt", func(fd int) error { quickAck(fd); return nil })
-	}
 	return n, netError("read", err)
 }
 
@@ -522,6 +517,9 @@ func (c *HandedConn) Close() error { return netError("close", c.f.Close()) }
 func (c *HandedConn) CloseWrite() error {
 	return c.control("shutdown", func(fd int) error { return unix.Shutdown(fd, unix.SHUT_WR) })
 }
+
+// SyscallConn gives access to the client's socket.
+func (c *HandedConn) SyscallConn() (syscall.RawConn, error) { return c.f.SyscallConn() }
 
 // Bytes are what the client sent and what it was sent so far.
 func (c *HandedConn) Bytes() (fromClient, toClient int64) { return c.in.Load(), c.out.Load() }

@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+	"golang.org/x/sys/unix"
 
 	"github.com/sluicelb/sluice/accesslog"
 	"github.com/sluicelb/sluice/backend"
@@ -163,6 +165,7 @@ func (fe *frontend) serve(c net.Conn, release func()) {
 			return
 		}
 		conn = tc
+		ackFinished(c)
 	}
 	if fe.http != nil {
 		fe.http.serve(conn, done)
@@ -205,6 +208,25 @@ func (fe *frontend) handshakeTimeout() time.Duration {
 		return t
 	}
 	return defaultHandshakeTimeout
+}
+
+// ackFinished acknowledges at once the TLS client's Finished, just read
+// on the TCP connection c. Go's TLS 1.3 server has sent its session
+// tickets before the client's Finished, so nothing goes back after it and
+// the kernel would delay the ACK by 40 ms; a client that leaves Nagle's
+// algorithm on (ab, many HTTP/1.0 tools) holds its request until then.
+// OpenSSL sends its tickets after the Finished, which acknowledges it.
+func ackFinished(c net.Conn) {
+	switch c.(type) {
+	case *net.TCPConn, *dispatcher.HandedConn:
+	default:
+		return // a unix socket: no delayed ACKs
+	}
+	if rc, err := c.(syscall.Conn).SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, unix.TCP_QUICKACK, 1) // best effort
+		})
+	}
 }
 
 // readProxyHeader reads the PROXY header a socket marked accept-proxy must
