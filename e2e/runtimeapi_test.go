@@ -379,12 +379,14 @@ func TestCommandFloodKeepsMemory(t *testing.T) {
 	flood(t, rs.admin, 2000) // warm up: buffers, pools, goroutine stacks
 	before := rssKiB(t, rs.in)
 	flood(t, rs.admin, 20000)
+	// A child lets up to 16 MiB of garbage pile up before collecting, and
+	// gives it back once the burst is over: what stays is what leaked.
 	after := rssKiB(t, rs.in)
-
+	waitFor(t, 10*time.Second, "memory back after 20,000 commands", func() bool {
+		after = rssKiB(t, rs.in)
+		return after-before <= 16*1024
+	})
 	t.Logf("RSS of all processes: %d KiB before, %d KiB after 20,000 commands (%+d KiB)", before, after, after-before)
-	if after-before > 16*1024 {
-		t.Fatalf("memory grew by %d KiB over 20,000 commands", after-before)
-	}
 	// And nothing changed that should not have.
 	expectAnswer(t, rs.admin, "get weight worker/a", "1 (initial 1)")
 	if out := strings.TrimSpace(statsCmd(t, rs.admin, "set maxconn global 99999999")); out == "" {
