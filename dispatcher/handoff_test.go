@@ -28,49 +28,60 @@ func newHandoffWorker(t *testing.T, handle func(c net.Conn, h *proxyproto.Header
 	t.Helper()
 	ln, a := listenOn(t, "abns")
 	w := &handoffWorker{channels: make(chan *HandoffReceiver, 8), cuts: make(chan uint64, 8)}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				pc := proxyproto.NewConn(c, proxyproto.WithPolicy(proxyproto.REQUIRE))
-				if _, err := pc.Read(nil); err != nil || !IsHandoffChannel(pc.ProxyHeader()) {
-					t.Errorf("a connection that is not a handoff channel: %v", err)
-					c.Close()
-					return
-				}
-				r, err := AcceptHandoffs(pc.Raw())
-				if err != nil {
-					t.Errorf("AcceptHandoffs: %v", err)
-					c.Close()
-					return
-				}
-				w.channels <- r
-				var conns sync.Map
-				r.Serve(func(id uint64, hc *HandedConn) {
-					conns.Store(id, hc)
-					go func() {
-						pc := proxyproto.NewConn(hc, proxyproto.WithPolicy(proxyproto.REQUIRE))
-						if _, err := pc.Read(nil); err != nil {
-							t.Errorf("handed connection's PROXY header: %v", err)
-						}
-						handle(pc, pc.ProxyHeader())
-						hc.Close()
-						in, out := hc.Bytes()
-						r.Done(id, in, out)
-					}()
-				}, func(id uint64) {
-					w.cuts <- id
-					if c, ok := conns.Load(id); ok {
-						c.(net.Conn).Close()
-					}
-				})
-			}()
+	serve(ln, func(c net.Conn) {
+		pc := proxyproto.NewConn(c, proxyproto.WithPolicy(proxyproto.REQUIRE))
+		if _, err := pc.Read(nil); err != nil || !IsHandoffChannel(pc.ProxyHeader()) {
+			t.Errorf("a connection that is not a handoff channel: %v", err)
+			return
 		}
-	}()
+		r, err := AcceptHandoffs(pc.Raw())
+		if err != nil {
+			t.Errorf("AcceptHandoffs: %v", err)
+			return
+		}
+		w.channels <- r
+		var conns sync.Map
+		var running sync.WaitGroup // the channel stays open for their reports
+		defer running.Wait()
+		r.Serve(func(id uint64, hc *HandedConn) {
+			conns.Store(id, hc)
+			running.Add(1)
+			go func() {
+				defer running.Done()
+				pc := proxyproto.NewConn(hc, proxyproto.WithPolicy(proxyproto.REQUIRE))
+				if _, err := pc.Read(nil); err != nil {
+					t.Errorf("handed connection's PROXY header: %v", err)
+				}
+				handle(pc, pc.ProxyHeader())
+				hc.Close()
+				in, out := hc.Bytes()
+				r.Done(id, in, out)
+			}()
+		}, func(id uint64) {
+			w.cuts <- id
+			if c, ok := conns.Load(id); ok {
+				c.(net.Conn).Close()
+			}
+		})
+	})
 	return w, a
+}
+
+// echoWorker is a handoffWorker that echoes, with the backend and
+// Handoffs of a dispatcher whose one server is it.
+func echoWorker(t *testing.T) (*handoffWorker, *backend.Backend, *Handoffs) {
+	t.Helper()
+	w, a := newHandoffWorker(t, func(c net.Conn, _ *proxyproto.Header) { io.Copy(c, c) })
+	return w, backend.New(tcpProxy(server("w1", 1, a, sendProxy(2))), nil), testHandoffs(a)
+}
+
+// echo sends msg on c and reads it back.
+func echo(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	c.Write([]byte(msg))
+	if _, err := io.ReadFull(c, make([]byte, len(msg))); err != nil {
+		t.Fatalf("echo of %q: %v", msg, err)
+	}
 }
 
 func testHandoffs(a addr.Addr) *Handoffs {
@@ -169,14 +180,9 @@ func TestHandoffOnlyToTargets(t *testing.T) {
 // "shutdown sessions server" reaches a connection handed over: the worker
 // is asked to close it.
 func TestHandoffShutdownSessions(t *testing.T) {
-	w, a := newHandoffWorker(t, func(c net.Conn, _ *proxyproto.Header) { io.Copy(c, c) })
-	p := tcpProxy(server("w1", 1, a, sendProxy(2)))
-	be := backend.New(p, nil)
-	c, results := handOff(t, testHandoffs(a), be)
-	c.Write([]byte("echo"))
-	if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
-		t.Fatal(err)
-	}
+	w, be, ho := echoWorker(t)
+	c, results := handOff(t, ho, be)
+	echo(t, c, "echo")
 	if n := be.Server("w1").ShutdownSessions(); n != 1 {
 		t.Fatalf("ShutdownSessions closed %d sessions, want 1", n)
 	}
@@ -197,15 +203,9 @@ func TestHandoffShutdownSessions(t *testing.T) {
 // A worker that stops says so: connections it has keep running and are
 // reported, new ones go on a new channel, and the old channel ends.
 func TestHandoffGoAway(t *testing.T) {
-	w, a := newHandoffWorker(t, func(c net.Conn, _ *proxyproto.Header) { io.Copy(c, c) })
-	p := tcpProxy(server("w1", 1, a, sendProxy(2)))
-	be := backend.New(p, nil)
-	ho := testHandoffs(a)
+	w, be, ho := echoWorker(t)
 	first, firstResult := handOff(t, ho, be)
-	first.Write([]byte("1"))
-	if _, err := io.ReadFull(first, make([]byte, 1)); err != nil {
-		t.Fatal(err)
-	}
+	echo(t, first, "1")
 	old := <-w.channels
 	old.GoAway()
 	// The dispatcher retires the channel when it reads the message.
@@ -215,19 +215,13 @@ func TestHandoffGoAway(t *testing.T) {
 		return len(ho.chans) == 0
 	})
 	second, secondResult := handOff(t, ho, be)
-	second.Write([]byte("22"))
-	if _, err := io.ReadFull(second, make([]byte, 2)); err != nil {
-		t.Fatal(err)
-	}
+	echo(t, second, "22")
 	select {
 	case <-w.channels:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no new channel after go-away")
 	}
-	first.Write([]byte("3"))
-	if _, err := io.ReadFull(first, make([]byte, 1)); err != nil {
-		t.Fatalf("a connection of the retired channel: %v", err)
-	}
+	echo(t, first, "3") // on the retired channel
 	first.Close()
 	second.Close()
 	if r := result(t, firstResult); r.BytesFromClient != 2 || r.Term != "--" {
@@ -242,25 +236,16 @@ func TestHandoffGoAway(t *testing.T) {
 // A worker that dies takes its connections with it: the dispatcher counts
 // them as ended and opens a new channel for the next ones.
 func TestHandoffWorkerGone(t *testing.T) {
-	w, a := newHandoffWorker(t, func(c net.Conn, _ *proxyproto.Header) { io.Copy(c, c) })
-	p := tcpProxy(server("w1", 1, a, sendProxy(2)))
-	be := backend.New(p, nil)
-	ho := testHandoffs(a)
+	w, be, ho := echoWorker(t)
 	c, results := handOff(t, ho, be)
-	c.Write([]byte("x"))
-	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
-		t.Fatal(err)
-	}
+	echo(t, c, "x")
 	(<-w.channels).Close()
 	if r := result(t, results); r.Term != "SD" {
 		t.Errorf("result %+v, want SD", r)
 	}
 	noActive(t, be)
 	c2, results2 := handOff(t, ho, be)
-	c2.Write([]byte("y"))
-	if _, err := io.ReadFull(c2, make([]byte, 1)); err != nil {
-		t.Fatalf("after a new channel: %v", err)
-	}
+	echo(t, c2, "y") // on a new channel
 	c2.Close()
 	if r := result(t, results2); r.Term != "--" {
 		t.Errorf("result %+v", r)
