@@ -173,6 +173,29 @@ func TestBadClientsDoNotDisturbOthers(t *testing.T) {
 	echo(t, c, "new")
 }
 
+// The dispatcher hands each client's socket to a worker: the connection is
+// the worker's from then on, and goes on when the dispatcher's process
+// dies and is replaced.
+func TestHandedConnectionsOutliveTheDispatcher(t *testing.T) {
+	port := echoBackend(t)
+	tt := startSeed(t, port, "", "")
+	held := dialTLS(t, tt.port, "")
+	defer held.Close()
+	echo(t, held, "before")
+	dispatcher := tt.in.children(t)[1]
+	if err := syscall.Kill(dispatcher, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "a new process 1", func() bool {
+		pid := tt.in.children(t)[1]
+		return pid != 0 && pid != dispatcher
+	})
+	echo(t, held, "after")
+	c := dialTLS(t, tt.port, "")
+	defer c.Close()
+	echo(t, c, "new")
+}
+
 func TestKilledWorkerIsReplaced(t *testing.T) {
 	tt := startSeed(t, httpBackend(t), "", "")
 	before := tt.in.children(t)
