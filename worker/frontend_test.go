@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sluicelb/sluice/backend"
 	"github.com/sluicelb/sluice/config"
 	"github.com/sluicelb/sluice/dispatcher"
 )
@@ -43,5 +44,34 @@ func TestAcceptNoKeepAlive(t *testing.T) {
 	rc.Control(func(fd uintptr) { on, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE) })
 	if gerr != nil || on != 0 {
 		t.Errorf("SO_KEEPALIVE %d, %v; want 0", on, gerr)
+	}
+}
+
+// A process is a dispatcher, and runs on one CPU, when every bind it has
+// forwards plain TCP as it comes.
+func TestOnlyForwards(t *testing.T) {
+	lp := dispatcher.NewLoop(nil)
+	be := backend.New(&config.Proxy{Name: "be", Backend: true, Mode: config.ModeTCP}, nil)
+	forwards := &frontend{bind: &config.Bind{}, backend: be, tunnels: lp}
+	tlsWorker := &frontend{bind: &config.Bind{SSL: true}, backend: be, tunnels: lp, tls: &stdtls.Config{}}
+	proxied := &frontend{bind: &config.Bind{AcceptProxy: true}, backend: be, tunnels: lp}
+	for _, tc := range []struct {
+		name string
+		fes  []*frontend
+		want bool
+	}{
+		{"no bind", nil, false},
+		{"dispatcher", []*frontend{forwards, forwards}, true},
+		{"TLS worker", []*frontend{tlsWorker}, false},
+		{"PROXY-header worker", []*frontend{proxied}, false},
+		{"both", []*frontend{forwards, tlsWorker}, false},
+	} {
+		g := &generation{frontends: map[string]*frontend{}}
+		for i, fe := range tc.fes {
+			g.frontends[string(rune('a'+i))] = fe
+		}
+		if got := g.onlyForwards(); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

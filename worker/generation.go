@@ -149,6 +149,18 @@ func (g *generation) addFrontends(p *config.Proxy, msg control.Msg, keys *keyrin
 	return nil
 }
 
+// onlyForwards says whether every bind of the process takes plain TCP
+// clients and forwards them as they come (frontend.takesSockets): the
+// process is a dispatcher.
+func (g *generation) onlyForwards() bool {
+	for _, fe := range g.frontends {
+		if !fe.takesSockets() {
+			return false
+		}
+	}
+	return len(g.frontends) > 0
+}
+
 // frontendCounters returns the counters of the proxy of that name in g, or
 // new ones when g is nil or has none.
 func (g *generation) frontendCounters(name string) *frontendCounters {
