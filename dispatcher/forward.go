@@ -142,7 +142,9 @@ func ForwardSocket(ctx context.Context, lp *Loop, ho *Handoffs, client *Socket, 
 // false when ch broke first and client is still to be forwarded.
 func handOver(ch *handoffChannel, client *Socket, s *backend.Server, end func(io.Closer, int64, int64, string)) bool {
 	var header bytes.Buffer
-	SendProxyHeader(&header, s.Config().SendProxy, client.Remote, client.Local)
+	if err := SendProxyHeader(&header, s.Config().SendProxy, client.Remote, client.Local); err != nil {
+		return false // forwarding says why
+	}
 	var hc io.Closer
 	var mu sync.Mutex // hc is set after the worker may have reported already
 	mu.Lock()

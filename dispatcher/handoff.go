@@ -105,7 +105,9 @@ func (h *Handoffs) takes(s *backend.Server) bool {
 }
 
 // channel returns the open channel to a, opening it when there is none; nil
-// when it cannot be opened, and then for handoffRetry.
+// when it cannot be opened, and then for handoffRetry. Other connections
+// wait while a channel opens: a worker answers at once, or within the
+// 1 s bound once, and its server is forwarded for handoffRetry after.
 func (h *Handoffs) channel(a addr.Addr, timeout time.Duration) *handoffChannel {
 	key := a.String()
 	h.mu.Lock()

@@ -50,7 +50,7 @@ func (sp *splicer) fill(fd uintptr) bool {
 		sp.p.n = int(n)
 		if sp.quickAcks > 0 && n > 0 {
 			sp.quickAcks--
-			quickAck(int(fd)) // best effort
+			QuickAck(int(fd)) // best effort
 		}
 	}
 	return true

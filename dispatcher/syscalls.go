@@ -65,8 +65,8 @@ func writeFD(fd int, b []byte) {
 	unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 }
 
-// quickAck acknowledges at once what the TCP socket fd has received.
-func quickAck(fd int) {
+// QuickAck acknowledges at once what the TCP socket fd has received.
+func QuickAck(fd int) {
 	one := int32(1)
 	unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, uintptr(unsafe.Pointer(&one)), 4, 0)
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
-	"golang.org/x/sys/unix"
 
 	"github.com/sluicelb/sluice/accesslog"
 	"github.com/sluicelb/sluice/backend"
@@ -223,9 +222,7 @@ func ackFinished(c net.Conn) {
 		return // a unix socket: no delayed ACKs
 	}
 	if rc, err := c.(syscall.Conn).SyscallConn(); err == nil {
-		rc.Control(func(fd uintptr) {
-			syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, unix.TCP_QUICKACK, 1) // best effort
-		})
+		rc.Control(func(fd uintptr) { dispatcher.QuickAck(int(fd)) }) // best effort
 	}
 }
 
