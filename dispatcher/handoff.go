@@ -474,7 +474,7 @@ func (r *HandoffReceiver) parse(b []byte, fds *[]int, take func(uint64, *HandedC
 			// The dispatcher's socket is non-blocking (the flag belongs
 			// to the open socket, which both processes share), so the
 			// file waits in Go's poller.
-			take(id, &HandedConn{f: os.NewFile(uintptr(fd), "client"), header: bytes.Clone(m[11 : 11+hlen])})
+			take(id, newHandedConn(os.NewFile(uintptr(fd), "client"), bytes.Clone(m[11:11+hlen])))
 			used += 11 + hlen
 		default:
 			return used, fmt.Errorf("handoff channel: unexpected message %q", m[0])
@@ -492,8 +492,16 @@ func (r *HandoffReceiver) parse(b []byte, fds *[]int, take func(uint64, *HandedC
 // per connection, when the PROXY header gives the addresses anyway.
 type HandedConn struct {
 	f       *os.File
+	io      *RawIO
 	header  []byte
 	in, out atomic.Int64
+	closed  atomic.Bool
+}
+
+func newHandedConn(f *os.File, header []byte) *HandedConn {
+	c := &HandedConn{f: f, header: header}
+	c.io, _ = NewRawIO(f) // an os.File always has its RawConn
+	return c
 }
 
 func (c *HandedConn) Read(b []byte) (int, error) {
@@ -502,18 +510,30 @@ func (c *HandedConn) Read(b []byte) (int, error) {
 		c.header = c.header[n:]
 		return n, nil
 	}
-	n, err := c.f.Read(b)
+	n, err := c.io.Read(b)
 	c.in.Add(int64(n))
-	return n, netError("read", err)
+	return n, c.ioError("read", err)
 }
 
 func (c *HandedConn) Write(b []byte) (int, error) {
-	n, err := c.f.Write(b)
+	n, err := c.io.Write(b)
 	c.out.Add(int64(n))
-	return n, netError("write", err)
+	return n, c.ioError("write", err)
 }
 
-func (c *HandedConn) Close() error { return netError("close", c.f.Close()) }
+func (c *HandedConn) Close() error {
+	c.closed.Store(true)
+	return netError("close", c.f.Close())
+}
+
+// ioError is netError for the raw calls, whose error for a closed file
+// is the poller's own.
+func (c *HandedConn) ioError(op string, err error) error {
+	if err != nil && err != io.EOF && c.closed.Load() {
+		err = os.ErrClosed
+	}
+	return netError(op, err)
+}
 
 // CloseWrite shuts the client's half.
 func (c *HandedConn) CloseWrite() error {

@@ -61,8 +61,21 @@ func readFD(fd int, b []byte) (int, error) {
 	return int(r), nil
 }
 
-func writeFD(fd int, b []byte) {
-	unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+// send writes b to the socket fd; a closed peer is EPIPE, without SIGPIPE.
+func send(fd int, b []byte) (int, error) {
+	r, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), unix.MSG_NOSIGNAL, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
+}
+
+func writeFD(fd int, b []byte) (int, error) {
+	r, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
 }
 
 // QuickAck acknowledges at once what the TCP socket fd has received.

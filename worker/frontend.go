@@ -116,7 +116,7 @@ func (fe *frontend) serve(c net.Conn, release func()) {
 	fe.counters.open()
 	settled := fe.handshakes.settle()
 	conn := c
-	src, dst := c.RemoteAddr(), c.LocalAddr()
+	var src, dst net.Addr
 	var sess *session
 	done := func() {
 		if sess != nil {
@@ -150,6 +150,10 @@ func (fe *frontend) serve(c net.Conn, release func()) {
 			return
 		}
 		conn, src, dst = pc, pc.RemoteAddr(), pc.LocalAddr()
+	} else {
+		// Only asked for here: a handed-over socket's addresses come
+		// in its PROXY header.
+		src, dst = c.RemoteAddr(), c.LocalAddr()
 	}
 	sess = fe.sessions.add(fe.proxy.Name, fe.backendName(), src)
 	if fe.tls != nil {

@@ -13,7 +13,10 @@ import (
 	"net/textproto"
 	"os"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/sluicelb/sluice/dispatcher"
 )
 
 // h1Client is the RoundTripper of the common case: a request without a
@@ -53,6 +56,7 @@ type h1Conn struct {
 // while it reads a response head.
 type limitedConn struct {
 	net.Conn
+	r    io.Reader // the connection, or its raw reader
 	left int64
 }
 
@@ -63,7 +67,7 @@ func (c *limitedConn) Read(p []byte) (int, error) {
 	if int64(len(p)) > c.left {
 		p = p[:c.left]
 	}
-	n, err := c.Conn.Read(p)
+	n, err := c.r.Read(p)
 	c.left -= int64(n)
 	return n, err
 }
@@ -250,9 +254,16 @@ func (c *h1Client) get(ctx context.Context, host string) (pc *h1Conn, reused boo
 	}
 	pc = &h1Conn{conn: conn, host: host}
 	pc.src.Conn = conn
+	pc.src.r = conn
+	var w io.Writer = conn
+	if sc := plainSocket(conn); sc != nil {
+		if x, err := dispatcher.NewRawIO(sc); err == nil {
+			pc.src.r, w = x, x
+		}
+	}
 	pc.src.left = math.MaxInt64
 	pc.br = bufio.NewReader(&pc.src)
-	pc.bw = bufio.NewWriter(conn)
+	pc.bw = bufio.NewWriter(w)
 	return pc, false, nil
 }
 
@@ -313,4 +324,16 @@ func (c *h1Client) closeIdle() {
 		}
 		delete(c.idle, host)
 	}
+}
+
+// plainSocket returns conn when it is a TCP or unix socket of its own
+// (not TLS, not a wrapper), whose reads and writes may go raw.
+func plainSocket(conn net.Conn) syscall.Conn {
+	switch c := conn.(type) {
+	case *net.TCPConn:
+		return c
+	case *net.UnixConn:
+		return c
+	}
+	return nil
 }

@@ -34,6 +34,8 @@ type handshakeGate struct {
 	// base is the process's nice value, yield the handshakes' while
 	// settled sessions exist; equal when threads cannot get base back.
 	base, yield int
+	// cpus gives the process a CPU beside the yielding handshake's.
+	cpus *cpus
 }
 
 const (
@@ -41,8 +43,8 @@ const (
 	yieldNice  = 10
 )
 
-func newHandshakeGate(n int, log *slog.Logger) *handshakeGate {
-	g := &handshakeGate{tokens: make(chan struct{}, max(n, 1))}
+func newHandshakeGate(n int, cpus *cpus, log *slog.Logger) *handshakeGate {
+	g := &handshakeGate{tokens: make(chan struct{}, max(n, 1)), cpus: cpus}
 	g.base = threadNice()
 	g.yield = min(g.base+yieldNice, 19)
 	if !niceReversible(g.base, g.yield) {
@@ -76,7 +78,7 @@ func (c *gatedConn) acquire() error {
 		return c.ctx.Err()
 	}
 	c.held = true
-	if g.yield != g.base && g.settled.Load() > 0 {
+	if g.yield != g.base && g.settled.Load() > 0 && g.cpus.spare(g.hasSettled) {
 		runtime.LockOSThread()
 		if setThreadNice(g.yield) == nil {
 			c.lowered = true
@@ -99,6 +101,8 @@ func (c *gatedConn) release() {
 	c.held = false
 	<-c.gate.tokens
 }
+
+func (g *handshakeGate) hasSettled() bool { return g.settled.Load() > 0 }
 
 // settle counts a connection as settled once it has been open for
 // settleTime; the function it returns is called when the connection

@@ -41,7 +41,7 @@ func testServerTLS(t *testing.T) *stdtls.Config {
 // a silent client does not stop the next handshake.
 func TestHandshakeGateReleasesWhileWaiting(t *testing.T) {
 	cfg := testServerTLS(t)
-	gate := newHandshakeGate(1, slog.New(slog.DiscardHandler))
+	gate := newHandshakeGate(1, newCPUs(true), slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -87,7 +87,7 @@ func TestHandshakeGateReleasesWhileWaiting(t *testing.T) {
 func TestHandshakeGateBoundsConcurrency(t *testing.T) {
 	cfg := testServerTLS(t)
 	const tokens, clients = 2, 16
-	gate := newHandshakeGate(tokens, slog.New(slog.DiscardHandler))
+	gate := newHandshakeGate(tokens, newCPUs(true), slog.New(slog.DiscardHandler))
 	var computing, most atomic.Int32
 	cfg.GetConfigForClient = func(*stdtls.ClientHelloInfo) (*stdtls.Config, error) {
 		// Runs inside the handshake's computing part, holding a token.
@@ -138,7 +138,7 @@ func TestHandshakeGateBoundsConcurrency(t *testing.T) {
 // While the process holds settled sessions, handshakes compute at a lower
 // priority, and their threads get the process's back afterwards.
 func TestHandshakeGateYieldsToSettledSessions(t *testing.T) {
-	gate := newHandshakeGate(1, slog.New(slog.DiscardHandler))
+	gate := newHandshakeGate(1, newCPUs(true), slog.New(slog.DiscardHandler))
 	if gate.yield == gate.base {
 		t.Skip("this process may not raise a thread's priority back")
 	}

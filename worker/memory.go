@@ -44,7 +44,7 @@ func gcPercentFor(live, floor uint64) int {
 // releaseWhenQuiet gives garbage back to the operating system after each
 // burst of allocation, until ctx is done. It also keeps the collector's
 // target at gcHeapFloor at least, unless GOGC is set in the environment.
-func releaseWhenQuiet(ctx context.Context) {
+func releaseWhenQuiet(ctx context.Context, cpus *cpus) {
 	q := quietRelease{quiet: 256 << 10, burst: 4 << 20}
 	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/heap/live:bytes"}}
 	allocated := func() uint64 {
@@ -75,7 +75,7 @@ func releaseWhenQuiet(ctx context.Context) {
 		case <-t.C:
 		}
 		if q.due(allocated()) {
-			debug.FreeOSMemory()
+			cpus.withSpare(debug.FreeOSMemory)
 			q.released = allocated()
 		}
 		floor()

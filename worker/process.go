@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -49,9 +48,6 @@ type Process struct {
 	tunnels *dispatcher.Loop
 	// handoffs passes client sockets between tiers.
 	handoffs *handoffs
-	// procs is GOMAXPROCS as the process started with it; 0 when the
-	// environment sets it, and Sluice leaves it alone.
-	procs int
 
 	// stopping is closed when the process stops accepting.
 	stopping chan struct{}
@@ -76,14 +72,12 @@ func Run(ctrlFile *os.File, num int, log *slog.Logger) error {
 		stopping:  make(chan struct{}),
 		keys:      newKeyring(),
 		tunnels:   dispatcher.NewLoop(log.With("process", num)),
-		// All the CPUs the process may use but one, which stays
-		// free for established sessions.
-		handshakes: newHandshakeGate(runtime.GOMAXPROCS(0)-1, log.With("process", num)),
 	}
+	cpus := newCPUs(os.Getenv("GOMAXPROCS") != "")
+	// All the CPUs the process may use but one, which stays free for
+	// established sessions.
+	p.handshakes = newHandshakeGate(cpus.limitOrNow()-1, cpus, p.log)
 	p.handoffs = &handoffs{out: dispatcher.NewHandoffs(p.log), p: p}
-	if os.Getenv("GOMAXPROCS") == "" {
-		p.procs = runtime.GOMAXPROCS(0)
-	}
 	return p.run()
 }
 
@@ -126,7 +120,7 @@ func (p *Process) run() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	g.start(ctx)
-	go releaseWhenQuiet(ctx)
+	go releaseWhenQuiet(ctx, p.handshakes.cpus)
 	for key, ln := range p.listeners {
 		go p.acceptLoop(key, ln)
 	}
@@ -400,23 +394,13 @@ func (p *Process) acquire(fe *frontend) bool {
 	return true
 }
 
-// fitProcs gives a dispatcher one CPU: when every bind of the process
-// takes plain TCP clients and forwards them as they come, its work is
-// accepting and handing them over (or one event loop), and with more CPUs
-// Go's scheduler wakes a second thread for each new connection: 18% of
-// the dispatcher's CPU per connection. Other processes keep what they
-// started with.
+// fitProcs gives the process one CPU when it stands for one thread of
+// the configuration, or is a dispatcher (every bind takes plain TCP
+// clients and forwards them as they come: with more CPUs Go's scheduler
+// woke a second thread for each new connection, 18% of the dispatcher's
+// CPU per connection); see cpus.
 func (p *Process) fitProcs(g *generation) {
-	if p.procs == 0 {
-		return
-	}
-	want := p.procs
-	if g.onlyForwards() {
-		want = 1
-	}
-	if runtime.GOMAXPROCS(0) != want {
-		runtime.GOMAXPROCS(want)
-	}
+	p.handshakes.cpus.setBase(g.onlyForwards() || g.cfg.Global.NbProc > 1)
 }
 
 // acquireHanded takes the slots of a connection a dispatcher handed over,
