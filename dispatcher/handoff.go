@@ -362,7 +362,11 @@ func IsHandoffChannel(h *proxyproto.Header) bool {
 // HandoffReceiver is a worker's end of a channel.
 type HandoffReceiver struct {
 	conn *net.UnixConn
-	wmu  sync.Mutex
+	// rc and out read and write conn with raw system calls (see
+	// syscalls.go); out under wmu.
+	rc  syscall.RawConn
+	out *RawIO
+	wmu sync.Mutex
 }
 
 // AcceptHandoffs takes the channel a dispatcher opened on c, whose PROXY
@@ -394,7 +398,11 @@ func AcceptHandoffs(c net.Conn) (*HandoffReceiver, error) {
 	if _, err := uc.Write([]byte{msgReady}); err != nil {
 		return nil, fmt.Errorf("accept a handoff channel: %w", err)
 	}
-	return &HandoffReceiver{conn: uc}, nil
+	out, err := NewRawIO(uc)
+	if err != nil {
+		return nil, err
+	}
+	return &HandoffReceiver{conn: uc, rc: rc, out: out}, nil
 }
 
 // Serve reads the channel until the dispatcher shuts it: each connection
@@ -410,9 +418,20 @@ func (r *HandoffReceiver) Serve(take func(id uint64, c *HandedConn), cut func(id
 		}
 	}()
 	n := 0
+	var m, oobn, flags int
+	var rerr error
+	recv := func(fd uintptr) bool {
+		m, oobn, flags, rerr = recvmsg(int(fd), buf[n:], oob)
+		return rerr != syscall.EAGAIN
+	}
 	for {
-		m, oobn, flags, _, err := r.conn.ReadMsgUnix(buf[n:], oob)
-		m = max(m, 0) // -1 with some errors
+		err := r.rc.Read(recv)
+		if err == nil && rerr != nil {
+			err = os.NewSyscallError("recvmsg", rerr)
+		}
+		if err == nil && m == 0 && oobn == 0 {
+			err = io.EOF
+		}
 		if oobn > 0 {
 			got, perr := parseRights(oob[:oobn])
 			fds = append(fds, got...)
@@ -633,14 +652,14 @@ func (r *HandoffReceiver) Done(id uint64, fromClient, toClient int64) {
 	binary.BigEndian.PutUint64(msg[9:], uint64(fromClient))
 	binary.BigEndian.PutUint64(msg[17:], uint64(toClient))
 	r.wmu.Lock()
-	r.conn.Write(msg[:]) // a dispatcher gone no longer counts
+	r.out.Write(msg[:]) // a dispatcher gone no longer counts
 	r.wmu.Unlock()
 }
 
 // GoAway asks the dispatcher to hand no more connections on this channel.
 func (r *HandoffReceiver) GoAway() {
 	r.wmu.Lock()
-	r.conn.Write([]byte{msgGoAway})
+	r.out.Write([]byte{msgGoAway})
 	r.wmu.Unlock()
 }
 

@@ -128,6 +128,25 @@ func noDelay(fd int) {
 	unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY, uintptr(unsafe.Pointer(&one)), 4, 0)
 }
 
+// recvmsg reads the unix socket fd into b, and the descriptors passed
+// with it into oob (close-on-exec).
+func recvmsg(fd int, b, oob []byte) (n, oobn, flags int, err error) {
+	var h unix.Msghdr
+	iov := unix.Iovec{Base: &b[0], Len: uint64(len(b))}
+	h.Iov, h.Iovlen = &iov, 1
+	h.Control, h.Controllen = &oob[0], uint64(len(oob))
+	for {
+		r, _, errno := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&h)), unix.MSG_CMSG_CLOEXEC)
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return 0, 0, 0, errno
+		}
+		return int(r), int(h.Controllen), int(h.Flags), nil
+	}
+}
+
 // sendFD sends msg on the unix socket fd with the descriptor pass attached;
 // it says how much of msg the socket took.
 func sendFD(fd int, msg []byte, pass int) (int, error) {
