@@ -515,7 +515,19 @@ type HandedConn struct {
 	header  []byte
 	in, out atomic.Int64
 	closed  atomic.Bool
+
+	// corked: writes go to held until Uncork or Close (under mu).
+	corked atomic.Bool
+	mu     sync.Mutex
+	held   []byte
 }
+
+// maxHeld is the most a corked connection holds before it writes anyway;
+// heldFlushTime bounds the write of what it held when it closes.
+const (
+	maxHeld       = 64 << 10
+	heldFlushTime = 5 * time.Second
+)
 
 func newHandedConn(f *os.File, header []byte) *HandedConn {
 	c := &HandedConn{f: f, header: header}
@@ -535,12 +547,55 @@ func (c *HandedConn) Read(b []byte) (int, error) {
 }
 
 func (c *HandedConn) Write(b []byte) (int, error) {
+	if c.corked.Load() {
+		c.mu.Lock()
+		if c.corked.Load() && len(c.held)+len(b) <= maxHeld {
+			c.held = append(c.held, b...)
+			c.mu.Unlock()
+			return len(b), nil
+		}
+		c.mu.Unlock()
+		if err := c.Uncork(); err != nil {
+			return 0, err
+		}
+	}
+	return c.write(b)
+}
+
+func (c *HandedConn) write(b []byte) (int, error) {
 	n, err := c.io.Write(b)
 	c.out.Add(int64(n))
 	return n, c.ioError("write", err)
 }
 
+// Cork holds what is written from now on (up to maxHeld) until Uncork or
+// Close: the end of a response after which the connection closes, and
+// the TLS close_notify after it, then go out in one write.
+func (c *HandedConn) Cork() { c.corked.Store(true) }
+
+// Uncork writes what was held, and lets writes through again.
+func (c *HandedConn) Uncork() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked.Store(false)
+	held := c.held
+	c.held = nil
+	if len(held) == 0 {
+		return nil
+	}
+	_, err := c.write(held)
+	return err
+}
+
+// Close writes what a Cork held, then closes the socket. crypto/tls
+// closes with the write deadline passed (after its close_notify, "any
+// subsequent writes will fail"), so the held bytes get the time TLS gives
+// its close_notify.
 func (c *HandedConn) Close() error {
+	if c.corked.Load() {
+		c.f.SetWriteDeadline(time.Now().Add(heldFlushTime))
+		c.Uncork() // a client gone: nothing more to do about it
+	}
 	c.closed.Store(true)
 	return netError("close", c.f.Close())
 }

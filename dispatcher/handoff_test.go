@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -325,4 +326,69 @@ func waitUntil(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// A corked connection holds a closing response and writes it when it
+// closes, even after crypto/tls set the write deadline to now; past
+// maxHeld it writes at once.
+func TestHandedConnCork(t *testing.T) {
+	tests := []struct {
+		name   string
+		writes []int
+		uncork bool
+	}{
+		{"held until the close", []int{100, 24}, false},
+		{"uncorked before the close", []int{100}, true},
+		{"more than maxHeld", []int{maxHeld - 10, 100, 50}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, peer := tcpPair(t)
+			t.Cleanup(func() { peer.Close() })
+			f, err := conn.File()
+			conn.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := newHandedConn(f, nil)
+			c.Cork()
+			var want []byte
+			for i, n := range tt.writes {
+				b := bytes.Repeat([]byte{byte('a' + i)}, n)
+				want = append(want, b...)
+				if m, err := c.Write(b); m != n || err != nil {
+					t.Fatalf("write %d bytes: %d, %v", n, m, err)
+				}
+			}
+			if tt.uncork {
+				if err := c.Uncork(); err != nil {
+					t.Fatal(err)
+				}
+				got := make([]byte, len(want))
+				if _, err := io.ReadFull(peer, got); err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("after Uncork the peer read %d bytes, %v", len(got), err)
+				}
+				want = nil
+			}
+			c.SetWriteDeadline(time.Now())
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(peer)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("the peer read %d bytes (%v), want %d", len(got), err, len(want))
+			}
+			if _, out := c.Bytes(); out != int64(sum(tt.writes)) {
+				t.Errorf("counted %d bytes out, want %d", out, sum(tt.writes))
+			}
+		})
+	}
+}
+
+func sum(ns []int) int {
+	s := 0
+	for _, n := range ns {
+		s += n
+	}
+	return s
 }

@@ -162,9 +162,11 @@ func forwardBy(tb testing.TB, accept string, be *backend.Backend, p *config.Prox
 
 // socketListener is a Listener on a free loopback port, closed when the
 // test ends.
-func socketListener(tb testing.TB) *Listener {
+func socketListener(tb testing.TB) *Listener { return socketListenerOn(tb, "127.0.0.1:0") }
+
+func socketListenerOn(tb testing.TB, address string) *Listener {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", address)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -34,6 +34,9 @@ type Listener struct {
 	file   *os.File
 	raw    syscall.RawConn
 	closed atomic.Bool
+	// local is the address of every connection when the listener is
+	// bound to one IP; nil for a wildcard, asked per connection.
+	local *net.TCPAddr
 }
 
 // NewListener wraps ln.
@@ -47,7 +50,14 @@ func NewListener(ln *net.TCPListener) (*Listener, error) {
 		f.Close()
 		return nil, fmt.Errorf("listener %s: %w", ln.Addr(), err)
 	}
-	return &Listener{TCPListener: ln, file: f, raw: raw}, nil
+	// Accepted sockets inherit TCP_NODELAY from the listening one:
+	// set once here rather than once per connection.
+	raw.Control(func(fd uintptr) { noDelay(int(fd)) })
+	l := &Listener{TCPListener: ln, file: f, raw: raw}
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && !a.IP.IsUnspecified() {
+		l.local = a
+	}
+	return l, nil
 }
 
 // Close closes the listener and its duplicate.
@@ -58,7 +68,7 @@ func (l *Listener) Close() error {
 }
 
 // AcceptSocket waits for the next connection and takes it as a Socket,
-// with TCP_NODELAY set as Go and HAProxy set it. After Close it returns
+// with TCP_NODELAY set as Go and HAProxy set it (from the listener). After Close it returns
 // net.ErrClosed, as Accept does.
 func (l *Listener) AcceptSocket() (*Socket, error) {
 	fd := -1
@@ -83,18 +93,19 @@ func (l *Listener) AcceptSocket() (*Socket, error) {
 	if aerr != nil {
 		return nil, os.NewSyscallError("accept4", aerr)
 	}
-	s := &Socket{fd: fd, Remote: tcpAddr(sa)}
-	local, err := getsockname(fd)
-	if err != nil {
-		closeFD(fd)
-		return nil, os.NewSyscallError("getsockname", err)
+	s := &Socket{fd: fd, Remote: tcpAddr(sa), Local: l.local}
+	if s.Local == nil {
+		local, err := getsockname(fd)
+		if err != nil {
+			closeFD(fd)
+			return nil, os.NewSyscallError("getsockname", err)
+		}
+		s.Local = tcpAddr(local)
 	}
-	s.Local = tcpAddr(local)
 	if s.Remote == nil || s.Local == nil {
 		closeFD(fd)
 		return nil, errors.New("accept: not a TCP connection")
 	}
-	noDelay(fd) // best effort, as Go
 	return s, nil
 }
 

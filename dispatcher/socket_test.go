@@ -98,6 +98,24 @@ func TestAcceptSocketOptions(t *testing.T) {
 
 // Conn spends the Socket even when it fails: the descriptor is closed,
 // so that callers must not close it again.
+// A listener on every address learns each connection's own from the
+// kernel; one on a single address gives its own (acceptedSocket checks).
+func TestAcceptSocketAddresses(t *testing.T) {
+	for _, address := range []string{"127.0.0.1:0", "0.0.0.0:0", "[::1]:0"} {
+		t.Run(address, func(t *testing.T) {
+			if address == "[::1]:0" {
+				if ln, err := net.Listen("tcp6", address); err != nil {
+					t.Skip("no IPv6 loopback:", err)
+				} else {
+					ln.Close()
+				}
+			}
+			_, s := acceptedSocket(t, socketListenerOn(t, address))
+			s.Close()
+		})
+	}
+}
+
 func TestSocketConnFailureClosesIt(t *testing.T) {
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {

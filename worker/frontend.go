@@ -171,7 +171,7 @@ func (fe *frontend) serve(c net.Conn, release func()) {
 		ackFinished(c)
 	}
 	if fe.http != nil {
-		fe.http.serve(conn, done)
+		fe.http.serve(conn, c, done)
 		return
 	}
 	fe.forward(conn, src, dst, accepted, done)

@@ -41,10 +41,35 @@ func (h *httpServer) serveH1With(handler http.Handler, g *h1guard, ci *connInfo)
 		return // net/http has it, or a handler took it over
 	}
 	if c.linger {
+		c.uncork()
 		lingerClose(g.Conn)
 	}
 	g.Close()
 	c.end()
+}
+
+// corker is a client socket that can hold what is written until it
+// closes (dispatcher.HandedConn).
+type corker interface {
+	Cork()
+	Uncork() error
+}
+
+// cork holds the end of a response after which the connection closes:
+// with the TLS close_notify that follows, it goes out in one write when
+// the socket closes, one segment instead of two (and one wakeup of the
+// client).
+func (c *h1conn) cork() {
+	if c.ci.socket != nil {
+		c.ci.socket.Cork()
+	}
+}
+
+// uncork sends what cork held: the connection does not close at once.
+func (c *h1conn) uncork() {
+	if c.ci.socket != nil {
+		c.ci.socket.Uncork()
+	}
 }
 
 // Closing a socket with unread input makes the kernel send a reset, and
@@ -413,6 +438,9 @@ func (w *h1response) finish() error {
 		// The body is cut short: the client can only tell by the
 		// connection closing.
 		w.closeAfter = true
+	}
+	if w.closeAfter {
+		w.c.cork()
 	}
 	return w.flush()
 }

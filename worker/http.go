@@ -103,6 +103,9 @@ type connInfo struct {
 	// guard, not the *tls.Conn, so it cannot set Request.TLS itself.
 	tls    *stdtls.ConnectionState
 	served atomic.Int64
+	// socket is the client's socket when it can hold a closing
+	// response until the close (see h1conn.cork).
+	socket corker
 	// idle: an HTTP/1 connection waits for its next request.
 	idle atomic.Bool
 
@@ -179,7 +182,9 @@ func newHTTPServer(p *config.Proxy, cfg *config.Config, backends map[string]*bac
 // serve serves an accepted (and, with ssl, handshaken) connection; done
 // is called when the connection closes. HTTP/1 connections go through
 // the guard first.
-func (h *httpServer) serve(c net.Conn, done func()) {
+// serve serves the HTTP connection c, over the client's socket raw (c
+// itself when c is not TLS).
+func (h *httpServer) serve(c, raw net.Conn, done func()) {
 	tc, _ := c.(*stdtls.Conn)
 	if tc != nil && tc.ConnectionState().NegotiatedProtocol == "h2" {
 		h.conns.Store(c, &connInfo{done: done})
@@ -193,6 +198,7 @@ func (h *httpServer) serve(c net.Conn, done func()) {
 	g := newH1Guard(c, h.limits, h.firstHead, h.nextHead, h.body, h.log)
 	g.keepAlive = h.keepAlive
 	ci := &connInfo{done: done, guard: g}
+	ci.socket, _ = raw.(corker)
 	if tc != nil {
 		// Set on each request; net/http would set it from a *tls.Conn,
 		// but HTTP/2 with prior knowledge sees the guard.

@@ -123,7 +123,7 @@ listen worker
 			if err != nil {
 				return
 			}
-			h.serve(c, func() {})
+			h.serve(c, c, func() {})
 		}
 	}()
 	return ln.Addr().String()
