@@ -67,18 +67,26 @@ const handoffRetry = 10 * time.Second
 // clients to.
 type Handoffs struct {
 	log     *slog.Logger
-	targets atomic.Pointer[map[string]bool] // addr.String() of binds that take handoffs
+	targets atomic.Pointer[map[addr.Addr]bool] // socketOf the binds that take handoffs
 
 	mu     sync.Mutex
-	chans  map[string]*handoffChannel
-	failed map[string]time.Time // when opening a channel to an address last failed
+	chans  map[addr.Addr]*handoffChannel
+	failed map[addr.Addr]time.Time // when opening a channel to an address last failed
+}
+
+// socketOf is a without the text it was written as: the socket it names,
+// the key of the maps here (a.String() built a 108-byte string for each
+// connection).
+func socketOf(a addr.Addr) addr.Addr {
+	a.Text = ""
+	return a
 }
 
 // NewHandoffs returns a process's Handoffs; it hands nothing until
 // SetTargets names the binds that take sockets.
 func NewHandoffs(log *slog.Logger) *Handoffs {
-	h := &Handoffs{log: log, chans: make(map[string]*handoffChannel), failed: make(map[string]time.Time)}
-	h.targets.Store(&map[string]bool{})
+	h := &Handoffs{log: log, chans: make(map[addr.Addr]*handoffChannel), failed: make(map[addr.Addr]time.Time)}
+	h.targets.Store(&map[addr.Addr]bool{})
 	return h
 }
 
@@ -86,10 +94,10 @@ func NewHandoffs(log *slog.Logger) *Handoffs {
 // sockets: abns@ binds with accept-proxy, which only a Sluice process of
 // the same configuration serves.
 func (h *Handoffs) SetTargets(binds []addr.Addr) {
-	t := make(map[string]bool, len(binds))
+	t := make(map[addr.Addr]bool, len(binds))
 	for _, a := range binds {
 		if a.Family == addr.Abstract {
-			t[a.String()] = true
+			t[socketOf(a)] = true
 		}
 	}
 	h.targets.Store(&t)
@@ -101,7 +109,7 @@ func (h *Handoffs) takes(s *backend.Server) bool {
 	if h == nil || s.Config().SendProxy == 0 || s.TLS() != nil {
 		return false
 	}
-	return (*h.targets.Load())[s.Addr().String()]
+	return (*h.targets.Load())[socketOf(s.Addr())]
 }
 
 // channel returns the open channel to a, opening it when there is none; nil
@@ -109,7 +117,7 @@ func (h *Handoffs) takes(s *backend.Server) bool {
 // wait while a channel opens: a worker answers at once, or within the
 // 1 s bound once, and its server is forwarded for handoffRetry after.
 func (h *Handoffs) channel(a addr.Addr, timeout time.Duration) *handoffChannel {
-	key := a.String()
+	key := socketOf(a)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if ch := h.chans[key]; ch != nil {
@@ -125,7 +133,7 @@ func (h *Handoffs) channel(a addr.Addr, timeout time.Duration) *handoffChannel {
 		return nil
 	}
 	delete(h.failed, key)
-	ch.h, ch.key = h, key
+	ch.h, ch.key, ch.name = h, key, a.Text
 	h.chans[key] = ch
 	go ch.readReports()
 	return ch
@@ -172,7 +180,8 @@ func openChannel(a addr.Addr, timeout time.Duration) (*handoffChannel, error) {
 // handoffChannel is a dispatcher's end of a channel.
 type handoffChannel struct {
 	h    *Handoffs
-	key  string
+	key  addr.Addr // socketOf the server's address
+	name string    // the address as written, for logs
 	conn *net.UnixConn
 	raw  syscall.RawConn
 	wmu  sync.Mutex // one message at a time
@@ -297,7 +306,7 @@ func (ch *handoffChannel) readReports() {
 	ch.pending = nil
 	ch.mu.Unlock()
 	if len(pending) > 0 {
-		ch.h.log.Warn("handoff channel broke: connections handed over are counted as ended", "server", ch.key, "connections", len(pending), "err", err)
+		ch.h.log.Warn("handoff channel broke: connections handed over are counted as ended", "server", ch.name, "connections", len(pending), "err", err)
 	}
 	for _, ended := range pending {
 		ended(0, 0, "SD")
