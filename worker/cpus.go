@@ -16,7 +16,8 @@ import (
 // yield to settled sessions (handshake.go) the process gets one CPU more,
 // so that a handshake computing at a low priority never holds the
 // process's only CPU: the established sessions run on the other. It goes
-// back to its one CPU once no session has been settled for a second.
+// back to its one CPU once, for a second, no session was settled and no
+// handshake yielded.
 type cpus struct {
 	mu sync.Mutex
 	// limit is the most the process may use (its CPU mask); 0 when
@@ -68,9 +69,9 @@ func (c *cpus) setBase(one bool) {
 }
 
 // spare makes sure the process has a CPU beside the one a yielding
-// handshake holds, and says whether it has; settled reports whether
-// settled sessions still exist.
-func (c *cpus) spare(settled func() bool) bool {
+// handshake holds, and says whether it has; yielding reports whether
+// handshakes still yield (then the spare CPU stays).
+func (c *cpus) spare(yielding func() bool) bool {
 	if c.now.Load() >= 2 {
 		return true
 	}
@@ -82,15 +83,15 @@ func (c *cpus) spare(settled func() bool) bool {
 	if !c.raised {
 		c.raised = true
 		c.apply()
-		c.calm = time.AfterFunc(settleTime, func() { c.lowerWhenCalm(settled) })
+		c.calm = time.AfterFunc(settleTime, func() { c.lowerWhenCalm(yielding) })
 	}
 	return true
 }
 
-func (c *cpus) lowerWhenCalm(settled func() bool) {
+func (c *cpus) lowerWhenCalm(yielding func() bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if settled() {
+	if yielding() {
 		c.calm.Reset(settleTime)
 		return
 	}

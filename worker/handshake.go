@@ -29,8 +29,9 @@ import (
 // established traffic first, in every process.
 type handshakeGate struct {
 	tokens chan struct{}
-	// settled counts the connections open for more than settleTime.
-	settled atomic.Int64
+	// settled counts the connections open for more than settleTime;
+	// lowered the handshakes computing at the yield priority.
+	settled, lowered atomic.Int64
 	// base is the process's nice value, yield the handshakes' while
 	// settled sessions exist; equal when threads cannot get base back.
 	base, yield int
@@ -78,10 +79,11 @@ func (c *gatedConn) acquire() error {
 		return c.ctx.Err()
 	}
 	c.held = true
-	if g.yield != g.base && g.settled.Load() > 0 && g.cpus.spare(g.hasSettled) {
+	if g.yield != g.base && g.settled.Load() > 0 && g.cpus.spare(g.yielding) {
 		runtime.LockOSThread()
 		if setThreadNice(g.yield) == nil {
 			c.lowered = true
+			g.lowered.Add(1)
 		} else {
 			runtime.UnlockOSThread()
 		}
@@ -92,6 +94,7 @@ func (c *gatedConn) acquire() error {
 func (c *gatedConn) release() {
 	if c.lowered {
 		c.lowered = false
+		c.gate.lowered.Add(-1)
 		// A thread whose priority cannot come back stays locked to
 		// this goroutine, and ends with it.
 		if setThreadNice(c.gate.base) == nil {
@@ -102,7 +105,9 @@ func (c *gatedConn) release() {
 	<-c.gate.tokens
 }
 
-func (g *handshakeGate) hasSettled() bool { return g.settled.Load() > 0 }
+// yielding tells whether handshakes yield, or may: the process keeps its
+// spare CPU until it says no.
+func (g *handshakeGate) yielding() bool { return g.settled.Load() > 0 || g.lowered.Load() > 0 }
 
 // settle counts a connection as settled once it has been open for
 // settleTime; the function it returns is called when the connection
