@@ -15,9 +15,9 @@ import (
 // cost the worker 14% of its CPU per full handshake. While TLS handshakes
 // yield to settled sessions (handshake.go) the process gets one CPU more,
 // so that a handshake computing at a low priority never holds the
-// process's only CPU: the established sessions run on the other. It goes
-// back to its one CPU once, for a second, no session was settled and no
-// handshake yielded.
+// process's only CPU: the established sessions run on the other. Each
+// second it checks, and goes back to its one CPU when no session is
+// settled and no handshake yields any more.
 type cpus struct {
 	mu sync.Mutex
 	// limit is the most the process may use (its CPU mask); 0 when
