@@ -434,6 +434,7 @@ func (r *HandoffReceiver) Serve(take func(id uint64, c *HandedConn), cut func(id
 		return rerr != syscall.EAGAIN
 	}
 	for {
+		m, oobn, flags, rerr = 0, 0, 0, nil // a failed Read does not call recv
 		err := r.rc.Read(recv)
 		if err == nil && rerr != nil {
 			err = os.NewSyscallError("recvmsg", rerr)

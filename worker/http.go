@@ -179,11 +179,9 @@ func newHTTPServer(p *config.Proxy, cfg *config.Config, backends map[string]*bac
 	return h, nil
 }
 
-// serve serves an accepted (and, with ssl, handshaken) connection; done
-// is called when the connection closes. HTTP/1 connections go through
-// the guard first.
-// serve serves the HTTP connection c, over the client's socket raw (c
-// itself when c is not TLS).
+// serve serves an accepted (and, with ssl, handshaken) connection c over
+// the client's socket raw (c itself without TLS); done is called when the
+// connection closes. HTTP/1 connections go through the guard first.
 func (h *httpServer) serve(c, raw net.Conn, done func()) {
 	tc, _ := c.(*stdtls.Conn)
 	if tc != nil && tc.ConnectionState().NegotiatedProtocol == "h2" {
