@@ -68,8 +68,8 @@ func (l *Listener) Close() error {
 }
 
 // AcceptSocket waits for the next connection and takes it as a Socket,
-// with TCP_NODELAY set as Go and HAProxy set it (from the listener). After Close it returns
-// net.ErrClosed, as Accept does.
+// with TCP_NODELAY set as Go and HAProxy set it (inherited from the
+// listener). After Close it returns net.ErrClosed, as Accept does.
 func (l *Listener) AcceptSocket() (*Socket, error) {
 	fd := -1
 	var sa syscall.Sockaddr

@@ -7,8 +7,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The loop's system calls, and those that accept a Socket and hand it
-// over, go without the scheduler's system-call bookkeeping (RawSyscall).
+// The loop's system calls, those that accept a Socket and hand it over,
+// and RawIO's reads and writes (rawio.go) go without the scheduler's
+// system-call bookkeeping (RawSyscall).
 // Every descriptor they touch is non-blocking, so none of them blocks. As
 // ordinary system calls, each one put the goroutine's P in the "in a
 // system call" state: one that lasted over 20 µs (a 64 KiB send on
