@@ -168,6 +168,11 @@ func (l *loop) publish(ns *nameserver) {
 		l.mu.Unlock()
 		return
 	}
+	// Counted before the watchers wake: whoever sees the change sees
+	// its update in the nameserver's stats too.
+	if recordsChanged && ns != nil {
+		ns.stats.update.Add(1)
+	}
 	prev := l.res
 	l.res = res
 	l.version++
@@ -175,9 +180,6 @@ func (l *loop) publish(ns *nameserver) {
 	l.changed = make(chan struct{})
 	l.mu.Unlock()
 
-	if recordsChanged && ns != nil {
-		ns.stats.update.Add(1)
-	}
 	level := slog.LevelInfo
 	if res.Status != StatusValid {
 		level = slog.LevelWarn
