@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -391,4 +392,46 @@ func sum(ns []int) int {
 		s += n
 	}
 	return s
+}
+
+// A receiver closed while it waits for the next message returns
+// net.ErrClosed, having handled each message once.
+func TestHandoffReceiverClosedWhileServing(t *testing.T) {
+	ln, err := net.Listen("unix", "@"+uniqueAbns(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dispatcherEnd, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dispatcherEnd.Close()
+	workerEnd, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := AcceptHandoffs(workerEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := []byte{msgCut, 0, 0, 0, 0, 0, 0, 0, 7}
+	if _, err := dispatcherEnd.Write(cut); err != nil {
+		t.Fatal(err)
+	}
+	cuts := make(chan uint64, 4)
+	served := make(chan error, 1)
+	go func() {
+		served <- r.Serve(func(uint64, *HandedConn) { t.Error("a connection no one handed") }, func(id uint64) { cuts <- id })
+	}()
+	if id := <-cuts; id != 7 {
+		t.Fatalf("cut %d, want 7", id)
+	}
+	r.Close()
+	if err := <-served; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Serve: %v, want net.ErrClosed", err)
+	}
+	if len(cuts) > 0 {
+		t.Fatalf("the cut was handled again after the close: %d", <-cuts)
+	}
 }

@@ -49,29 +49,38 @@ func TestAcceptNoKeepAlive(t *testing.T) {
 
 // A process is a dispatcher, and runs on one CPU, when every bind it has
 // forwards plain TCP as it comes.
-func TestOnlyForwards(t *testing.T) {
+func TestOnlyForwardsAndOneCPU(t *testing.T) {
 	lp := dispatcher.NewLoop(nil)
 	be := backend.New(&config.Proxy{Name: "be", Backend: true, Mode: config.ModeTCP}, nil)
 	forwards := &frontend{bind: &config.Bind{}, backend: be, tunnels: lp}
 	tlsWorker := &frontend{bind: &config.Bind{SSL: true}, backend: be, tunnels: lp, tls: &stdtls.Config{}}
 	proxied := &frontend{bind: &config.Bind{AcceptProxy: true}, backend: be, tunnels: lp}
 	for _, tc := range []struct {
-		name string
-		fes  []*frontend
-		want bool
+		name    string
+		fes     []*frontend
+		procs   int
+		want    bool // onlyForwards
+		wantOne bool // oneCPU
 	}{
-		{"no bind", nil, false},
-		{"dispatcher", []*frontend{forwards, forwards}, true},
-		{"TLS worker", []*frontend{tlsWorker}, false},
-		{"PROXY-header worker", []*frontend{proxied}, false},
-		{"both", []*frontend{forwards, tlsWorker}, false},
+		{"no bind", nil, 1, false, false},
+		{"dispatcher", []*frontend{forwards, forwards}, 1, true, true},
+		{"TLS worker", []*frontend{tlsWorker}, 1, false, false},
+		{"TLS worker, one thread of 3", []*frontend{tlsWorker}, 3, false, true},
+		{"PROXY-header worker", []*frontend{proxied}, 1, false, false},
+		{"both", []*frontend{forwards, tlsWorker}, 1, false, false},
+		{"both, one thread of 2", []*frontend{forwards, tlsWorker}, 2, false, true},
 	} {
-		g := &generation{frontends: map[string]*frontend{}}
+		cfg := &config.Config{}
+		cfg.Global.NbProc = tc.procs
+		g := &generation{cfg: cfg, frontends: map[string]*frontend{}}
 		for i, fe := range tc.fes {
 			g.frontends[string(rune('a'+i))] = fe
 		}
 		if got := g.onlyForwards(); got != tc.want {
-			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+			t.Errorf("%s: onlyForwards %v, want %v", tc.name, got, tc.want)
+		}
+		if got := g.oneCPU(); got != tc.wantOne {
+			t.Errorf("%s: oneCPU %v, want %v", tc.name, got, tc.wantOne)
 		}
 	}
 }

@@ -161,6 +161,12 @@ func (g *generation) onlyForwards() bool {
 	return len(g.frontends) > 0
 }
 
+// oneCPU says whether the process runs Go on one CPU (see cpus): it stands
+// for one thread of several, or it is a dispatcher.
+func (g *generation) oneCPU() bool {
+	return g.onlyForwards() || g.cfg.Global.NbProc > 1
+}
+
 // frontendCounters returns the counters of the proxy of that name in g, or
 // new ones when g is nil or has none.
 func (g *generation) frontendCounters(name string) *frontendCounters {

@@ -400,7 +400,7 @@ func (p *Process) acquire(fe *frontend) bool {
 // woke a second thread for each new connection, 18% of the dispatcher's
 // CPU per connection); see cpus.
 func (p *Process) fitProcs(g *generation) {
-	p.handshakes.cpus.setBase(g.onlyForwards() || g.cfg.Global.NbProc > 1)
+	p.handshakes.cpus.setBase(g.oneCPU())
 }
 
 // acquireHanded takes the slots of a connection a dispatcher handed over,
